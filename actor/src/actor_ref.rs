@@ -1,0 +1,473 @@
+//! Actor references: the only way to reach an actor.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::cell::{current_sender, Cell, ErasedCell};
+use crate::context::stop_reason_of;
+use crate::dead_letter::DeadLetterReason;
+use crate::error::{AskError, LookupError, SendError, TryTellError};
+use crate::mailbox::{Envelope, OverflowPolicy, Rejected};
+use crate::path::ActorPath;
+use crate::reply::{self, ReplyTo};
+use crate::routing::RouterShared;
+use crate::system_msg::{SystemMsg, Watcher};
+use crate::watch::{StopReason, Terminated};
+
+/// A typed address of an actor that handles messages of type `M`.
+///
+/// Cheap to clone (one reference count), `Send + Sync`, `Eq + Hash` by
+/// path, and displayed as its path. A ref is a path plus a route: today the
+/// route is the actor's mailbox or a router; user code never branches on
+/// which, so the same code keeps working when the route becomes a network
+/// connection.
+///
+/// # Delivery
+/// At most once, in order per sender. `tell` never waits and never fails
+/// visibly: what cannot be delivered is published as a
+/// [`DeadLetter`](crate::DeadLetter). `try_tell` and `send` hand an
+/// undelivered message back instead.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use compaktor_actor::{Actor, ActorError, ActorSystem, Context, Props, ReplyTo, SystemConfig};
+///
+/// enum Msg { Add(u64), Get(ReplyTo<u64>) }
+///
+/// #[derive(Default)]
+/// struct Counter(u64);
+///
+/// impl Actor for Counter {
+///     type Msg = Msg;
+///     async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+///         match msg {
+///             Msg::Add(n) => self.0 += n,
+///             Msg::Get(reply) => { let _ = reply.send(self.0); }
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let system = ActorSystem::new(SystemConfig::new("docs"))?;
+/// let counter = system.spawn("counter", Props::<Counter>::default())?;
+/// counter.tell(Msg::Add(2));
+/// counter.tell(Msg::Add(3));
+/// assert_eq!(counter.ask(Msg::Get, Duration::from_secs(1)).await?, 5);
+/// assert!(counter.path().to_string().starts_with("compaktor://docs@"));
+/// system.shutdown().await?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct ActorRef<M> {
+    route: Route<M>,
+}
+
+pub(crate) enum Route<M> {
+    /// The actor's own mailbox.
+    Local(Arc<Cell<M>>),
+    /// A router: the message goes straight to a routee chosen in the sender's task.
+    Router(Arc<RouterShared<M>>),
+}
+
+impl<M> Clone for ActorRef<M> {
+    fn clone(&self) -> Self {
+        ActorRef {
+            route: match &self.route {
+                Route::Local(cell) => Route::Local(cell.clone()),
+                Route::Router(router) => Route::Router(router.clone()),
+            },
+        }
+    }
+}
+
+impl<M: Send + 'static> ActorRef<M> {
+    pub(crate) fn local(cell: Arc<Cell<M>>) -> Self {
+        ActorRef {
+            route: Route::Local(cell),
+        }
+    }
+
+    pub(crate) fn router(router: Arc<RouterShared<M>>) -> Self {
+        ActorRef {
+            route: Route::Router(router),
+        }
+    }
+
+    fn erased(&self) -> Arc<dyn ErasedCell> {
+        match &self.route {
+            Route::Local(cell) => cell.clone(),
+            Route::Router(router) => router.cell(),
+        }
+    }
+
+    /// The actor's path.
+    pub fn path(&self) -> &ActorPath {
+        match &self.route {
+            Route::Local(cell) => &cell.core.path,
+            Route::Router(router) => router.path(),
+        }
+    }
+
+    /// Sends a message without waiting. If it cannot be delivered (the actor
+    /// stopped, or its bounded mailbox is full) it becomes a dead letter.
+    pub fn tell(&self, msg: M) {
+        let _ = self.deliver(msg);
+    }
+
+    /// Sends without waiting; dead-letters on failure and says why.
+    pub(crate) fn deliver(&self, msg: M) -> Result<(), DeadLetterReason> {
+        match &self.route {
+            Route::Local(cell) => cell.tell(msg),
+            Route::Router(router) => router.route(msg),
+        }
+    }
+
+    /// Sends a message without waiting, handing it back if the mailbox is
+    /// full or the actor has stopped.
+    ///
+    /// # Errors
+    /// [`TryTellError::Full`] or [`TryTellError::Closed`], with the message.
+    pub fn try_tell(&self, msg: M) -> Result<(), TryTellError<M>> {
+        match &self.route {
+            Route::Local(cell) => {
+                let env = Envelope::User {
+                    msg,
+                    sender: current_sender(),
+                };
+                match cell.mailbox.push(env) {
+                    Ok(pushed) => Ok(cell.settle(Ok(pushed)).unwrap_or(())),
+                    Err(Rejected::Full(env)) => Err(TryTellError::Full(into_msg(env))),
+                    Err(Rejected::Closed(env)) => Err(TryTellError::Closed(into_msg(env))),
+                }
+            }
+            Route::Router(router) => router.try_route(msg),
+        }
+    }
+
+    /// Sends a message, applying the recipient's overflow policy when its
+    /// bounded mailbox is full: wait for room, dead-letter the message, or
+    /// fail. On an unbounded mailbox this completes at once.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] if the actor has stopped; [`SendError::Full`]
+    /// under [`OverflowPolicy::Fail`]. Both hand the message back.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: cancelling while waiting for room drops the message.
+    pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
+        let Route::Local(cell) = &self.route else {
+            return match self.try_tell(msg) {
+                Ok(()) => Ok(()),
+                Err(TryTellError::Full(m)) => Err(SendError::Full(m)),
+                Err(TryTellError::Closed(m)) => Err(SendError::Closed(m)),
+            };
+        };
+        let env = Envelope::User {
+            msg,
+            sender: current_sender(),
+        };
+        let pushed = match cell.mailbox.policy() {
+            Some(OverflowPolicy::WaitForRoom) => cell.mailbox.push_wait(env).await,
+            _ => cell.mailbox.push(env),
+        };
+        match pushed {
+            Ok(pushed) => {
+                let _ = cell.settle(Ok(pushed));
+                Ok(())
+            }
+            Err(Rejected::Full(env)) if cell.mailbox.policy() == Some(OverflowPolicy::DropNewest) => {
+                cell.dead_letter(env, DeadLetterReason::MailboxFull);
+                Ok(())
+            }
+            Err(Rejected::Full(env)) => Err(SendError::Full(into_msg(env))),
+            Err(Rejected::Closed(env)) => Err(SendError::Closed(into_msg(env))),
+        }
+    }
+
+    /// Sends a request built around a fresh [`ReplyTo`] and waits up to
+    /// `timeout` for the answer.
+    ///
+    /// `make` builds the message; a tuple variant like `Msg::Get` is such a
+    /// function. On a bounded mailbox with [`OverflowPolicy::WaitForRoom`],
+    /// waiting for room counts against the timeout.
+    ///
+    /// # Errors
+    /// [`AskError::Timeout`], [`AskError::Terminated`] (the actor is or went
+    /// dead before answering), [`AskError::MailboxFull`], or
+    /// [`AskError::NoReply`] (the handler dropped the reply handle). An
+    /// undelivered request is also published as a dead letter.
+    pub async fn ask<R, F>(&self, make: F, timeout: Duration) -> Result<R, AskError>
+    where
+        R: Send + 'static,
+        F: FnOnce(ReplyTo<R>) -> M,
+    {
+        match &self.route {
+            Route::Local(cell) => ask_local(cell, make, timeout).await,
+            Route::Router(router) => router.ask(make, timeout).await,
+        }
+    }
+
+    /// Stops the actor after its current message; its children stop first.
+    pub fn stop(&self) {
+        let _ = self.erased().send_system(SystemMsg::Stop { failure: None });
+    }
+
+    /// Resolves with the actor's [`Terminated`] once it has stopped (at once
+    /// if it already has). The watch starts when this is called, not when
+    /// the future is first polled.
+    pub fn terminated(&self) -> impl Future<Output = Terminated> + Send + 'static {
+        terminated(self.erased())
+    }
+
+    /// Whether the actor has terminated.
+    pub fn is_terminated(&self) -> bool {
+        self.erased().core().stop_reason.get().is_some()
+    }
+
+    /// This ref with its message type erased.
+    pub fn as_any(&self) -> AnyActorRef {
+        AnyActorRef::from_cell(self.erased())
+    }
+
+    /// Messages waiting in the actor's mailbox (0 for a router).
+    pub fn mailbox_depth(&self) -> usize {
+        match &self.route {
+            Route::Local(cell) => cell.mailbox.depth(),
+            Route::Router(_) => 0,
+        }
+    }
+
+    pub(crate) fn router_shared(&self) -> Option<Arc<RouterShared<M>>> {
+        match &self.route {
+            Route::Router(shared) => Some(shared.clone()),
+            Route::Local(_) => None,
+        }
+    }
+
+    /// Whether the actor is running a handler right now.
+    pub(crate) fn is_busy(&self) -> bool {
+        match &self.route {
+            Route::Local(cell) => cell.core.busy_since.load(std::sync::atomic::Ordering::Relaxed) != 0,
+            Route::Router(_) => false,
+        }
+    }
+}
+
+fn into_msg<M>(env: Envelope<M>) -> M {
+    match env {
+        Envelope::User { msg, .. } | Envelope::Unstashed { msg } => msg,
+        Envelope::Timer { .. } => unreachable!("timer envelopes are never handed back"),
+    }
+}
+
+async fn ask_local<M, R, F>(cell: &Arc<Cell<M>>, make: F, timeout: Duration) -> Result<R, AskError>
+where
+    M: Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(ReplyTo<R>) -> M,
+{
+    let (reply, answer) = reply::pair();
+    let env = Envelope::User {
+        msg: make(reply),
+        sender: current_sender(),
+    };
+    let exchange = async {
+        let pushed = match cell.mailbox.policy() {
+            Some(OverflowPolicy::WaitForRoom) => cell.mailbox.push_wait(env).await,
+            _ => cell.mailbox.push(env),
+        };
+        if let Err(reason) = cell.settle(pushed) {
+            return Err(match reason {
+                DeadLetterReason::MailboxFull => AskError::MailboxFull,
+                _ => AskError::Terminated,
+            });
+        }
+        answer.await.map_err(|_| match cell.mailbox.is_closed() {
+            true => AskError::Terminated,
+            false => AskError::NoReply,
+        })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .unwrap_or(Err(AskError::Timeout))
+}
+
+/// Watches `cell` from outside any actor.
+pub(crate) fn terminated(cell: Arc<dyn ErasedCell>) -> impl Future<Output = Terminated> + Send + 'static {
+    let (tx, rx) = oneshot::channel();
+    let id = cell.core().system.next_uid();
+    let early = match cell.send_system(SystemMsg::Watch(Watcher::Waiter { id, tx })) {
+        Ok(()) => None,
+        Err(_) => Some(stop_reason_of(&cell)),
+    };
+    async move {
+        let path = cell.core().path.clone();
+        match early {
+            Some(reason) => Terminated::new(path, reason),
+            None => rx
+                .await
+                .unwrap_or_else(|_| Terminated::new(path, stop_reason_of(&cell))),
+        }
+    }
+}
+
+impl<M> PartialEq for ActorRef<M>
+where
+    M: Send + 'static,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.path() == other.path()
+    }
+}
+
+impl<M: Send + 'static> Eq for ActorRef<M> {}
+
+impl<M: Send + 'static> Hash for ActorRef<M> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.path().hash(state);
+    }
+}
+
+impl<M: Send + 'static> fmt::Display for ActorRef<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.path(), f)
+    }
+}
+
+impl<M: Send + 'static> fmt::Debug for ActorRef<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActorRef({})", self.path())
+    }
+}
+
+/// A ref whose message type is not known statically: what parents see of
+/// their children, and what death watch and look-ups work with.
+///
+/// It can stop and watch the actor; [`downcast`](Self::downcast) recovers
+/// the typed [`ActorRef`], checked at run time.
+#[derive(Clone)]
+pub struct AnyActorRef {
+    cell: Arc<dyn ErasedCell>,
+}
+
+impl AnyActorRef {
+    pub(crate) fn from_cell(cell: Arc<dyn ErasedCell>) -> Self {
+        AnyActorRef { cell }
+    }
+
+    /// The actor's path.
+    pub fn path(&self) -> &ActorPath {
+        &self.cell.core().path
+    }
+
+    /// The Rust type name of the messages the actor takes.
+    pub fn message_type(&self) -> &'static str {
+        self.cell.message_type()
+    }
+
+    /// The typed ref, if the actor takes messages of type `M`.
+    ///
+    /// # Errors
+    /// [`LookupError::WrongType`] naming both types.
+    pub fn downcast<M: Send + 'static>(&self) -> Result<ActorRef<M>, LookupError> {
+        let wrong_type = || LookupError::WrongType {
+            path: self.path().to_string(),
+            expected: std::any::type_name::<M>(),
+            actual: self.message_type(),
+        };
+        if let Some(public) = &self.cell.core().public {
+            return (public.make)()
+                .and_then(|any| any.downcast::<ActorRef<M>>().ok())
+                .map(|r| *r)
+                .ok_or_else(wrong_type);
+        }
+        self.cell
+            .clone()
+            .as_any_arc()
+            .downcast::<Cell<M>>()
+            .map(ActorRef::local)
+            .map_err(|_| wrong_type())
+    }
+
+    /// Stops the actor after its current message.
+    pub fn stop(&self) {
+        let _ = self.cell.send_system(SystemMsg::Stop { failure: None });
+    }
+
+    /// Resolves with the actor's [`Terminated`]; see [`ActorRef::terminated`].
+    pub fn terminated(&self) -> impl Future<Output = Terminated> + Send + 'static {
+        terminated(self.cell.clone())
+    }
+
+    /// Whether the actor has terminated.
+    pub fn is_terminated(&self) -> bool {
+        self.cell.core().stop_reason.get().is_some()
+    }
+
+    /// Messages waiting in the actor's mailbox.
+    pub fn mailbox_depth(&self) -> usize {
+        self.cell.mailbox_depth()
+    }
+
+    /// Registers a watcher; hands back the stop reason if the actor is dead.
+    pub(crate) fn add_watcher(&self, watcher: Watcher) -> Result<(), StopReason> {
+        self.cell
+            .send_system(SystemMsg::Watch(watcher))
+            .map_err(|_| stop_reason_of(&self.cell))
+    }
+
+    pub(crate) fn unwatch_by(&self, watcher: u64) {
+        let _ = self.cell.send_system(SystemMsg::Unwatch { watcher });
+    }
+}
+
+impl<M: Send + 'static> From<&ActorRef<M>> for AnyActorRef {
+    fn from(r: &ActorRef<M>) -> Self {
+        r.as_any()
+    }
+}
+
+impl<M: Send + 'static> From<ActorRef<M>> for AnyActorRef {
+    fn from(r: ActorRef<M>) -> Self {
+        r.as_any()
+    }
+}
+
+impl From<&AnyActorRef> for AnyActorRef {
+    fn from(r: &AnyActorRef) -> Self {
+        r.clone()
+    }
+}
+
+impl PartialEq for AnyActorRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.path() == other.path()
+    }
+}
+
+impl Eq for AnyActorRef {}
+
+impl Hash for AnyActorRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.path().hash(state);
+    }
+}
+
+impl fmt::Display for AnyActorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.path(), f)
+    }
+}
+
+impl fmt::Debug for AnyActorRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AnyActorRef({} <{}>)", self.path(), self.message_type())
+    }
+}

@@ -1,0 +1,269 @@
+//! The actor cell: what a live actor shares with the refs that point at it.
+//!
+//! A `Cell<M>` holds the mailbox and the untyped `CellCore` (path, parent,
+//! children, statistics). Refs and the actor's task share it; the actor's
+//! state and behaviour live only in its task (see `runner`).
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::actor::Actor;
+use crate::dead_letter::DeadLetterReason;
+use crate::error::SpawnError;
+use crate::mailbox::{lock, Envelope, Mailbox, RacedWithClose, Rejected};
+use crate::path::{validate_name, ActorPath};
+use crate::props::Props;
+use crate::runner;
+use crate::system::ActorSystem;
+use crate::system_msg::SystemMsg;
+use crate::watch::StopReason;
+
+pub(crate) struct Cell<M> {
+    pub(crate) core: CellCore,
+    pub(crate) mailbox: Mailbox<M>,
+}
+
+pub(crate) struct CellCore {
+    pub(crate) path: ActorPath,
+    pub(crate) system: ActorSystem,
+    pub(crate) parent: Option<Arc<dyn ErasedCell>>,
+    pub(crate) children: Mutex<Children>,
+    /// Set once, before the mailbox closes, so a late watcher learns the reason.
+    pub(crate) stop_reason: OnceLock<StopReason>,
+    /// Coarse-clock tick at which the running handler started; 0 when idle.
+    pub(crate) busy_since: AtomicU64,
+    pub(crate) restarts: AtomicU32,
+    /// How refs to this actor are built when it is not reached through its
+    /// own mailbox (a router's cell hands out routing refs).
+    pub(crate) public: Option<PublicRef>,
+}
+
+pub(crate) struct PublicRef {
+    pub(crate) message_type: &'static str,
+    pub(crate) make: Box<dyn Fn() -> Option<Box<dyn Any + Send>> + Send + Sync>,
+}
+
+/// A cell with its message type erased: what parents, watchers and look-ups hold.
+pub(crate) trait ErasedCell: Send + Sync + 'static {
+    fn core(&self) -> &CellCore;
+    fn send_system(&self, msg: SystemMsg) -> Result<(), SystemMsg>;
+    fn mailbox_depth(&self) -> usize;
+    fn message_type(&self) -> &'static str;
+    fn as_any_arc(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+impl<M: Send + 'static> ErasedCell for Cell<M> {
+    fn core(&self) -> &CellCore {
+        &self.core
+    }
+
+    fn send_system(&self, msg: SystemMsg) -> Result<(), SystemMsg> {
+        self.mailbox.push_system(msg)
+    }
+
+    fn mailbox_depth(&self) -> usize {
+        self.mailbox.depth()
+    }
+
+    fn message_type(&self) -> &'static str {
+        match &self.core.public {
+            Some(public) => public.message_type,
+            None => std::any::type_name::<M>(),
+        }
+    }
+
+    fn as_any_arc(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// Whether two erased cells are the same cell (data pointers, not vtables).
+pub(crate) fn same_cell(a: &Arc<dyn ErasedCell>, b: &Arc<dyn ErasedCell>) -> bool {
+    std::ptr::eq(Arc::as_ptr(a) as *const (), Arc::as_ptr(b) as *const ())
+}
+
+impl<M: Send + 'static> Cell<M> {
+    /// Delivers a user message without waiting; whatever cannot be delivered
+    /// becomes a dead letter, and the reason is returned.
+    pub(crate) fn tell(&self, msg: M) -> Result<(), DeadLetterReason> {
+        let env = Envelope::User {
+            msg,
+            sender: current_sender(),
+        };
+        self.settle(self.mailbox.push(env))
+    }
+
+    /// Turns the outcome of a push into delivery or dead letters.
+    pub(crate) fn settle(&self, pushed: Result<Result<(), RacedWithClose>, Rejected<M>>) -> Result<(), DeadLetterReason> {
+        match pushed {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(RacedWithClose)) => {
+                self.drain_to_dead_letters();
+                Ok(())
+            }
+            Err(rejected) => Err(self.reject(rejected)),
+        }
+    }
+
+    /// Dead-letters whatever user messages are still queued.
+    pub(crate) fn drain_to_dead_letters(&self) {
+        for env in self.mailbox.drain_user() {
+            self.dead_letter(env, DeadLetterReason::StoppedBeforeHandled);
+        }
+    }
+
+    /// Publishes a rejected envelope as a dead letter.
+    pub(crate) fn reject(&self, rejected: Rejected<M>) -> DeadLetterReason {
+        match rejected {
+            Rejected::Full(env) => self.dead_letter(env, DeadLetterReason::MailboxFull),
+            Rejected::Closed(env) => self.dead_letter(env, DeadLetterReason::RecipientStopped),
+        }
+    }
+
+    pub(crate) fn dead_letter(&self, env: Envelope<M>, reason: DeadLetterReason) -> DeadLetterReason {
+        dead_letter(&self.core, env, reason)
+    }
+}
+
+/// Publishes an undeliverable envelope addressed to `core`'s actor as a
+/// dead letter (timer firings are dropped: they are not messages anyone sent).
+pub(crate) fn dead_letter<M: Send + 'static>(
+    core: &CellCore,
+    env: Envelope<M>,
+    reason: DeadLetterReason,
+) -> DeadLetterReason {
+    let (msg, sender) = match env {
+        Envelope::User { msg, sender } => (msg, sender),
+        Envelope::Unstashed { msg } => (msg, None),
+        Envelope::Timer { .. } => return reason,
+    };
+    core.system.dead_letters().publish(&core.path, sender, msg, reason);
+    reason
+}
+
+/// The children of one actor, by name.
+pub(crate) struct Children {
+    map: HashMap<Arc<str>, Arc<dyn ErasedCell>>,
+    /// No new children once the parent has begun to stop.
+    closed: bool,
+}
+
+impl Children {
+    fn new() -> Self {
+        Children {
+            map: HashMap::new(),
+            closed: false,
+        }
+    }
+
+    fn insert(&mut self, name: Arc<str>, cell: Arc<dyn ErasedCell>) -> Result<(), SpawnError> {
+        if self.closed {
+            return Err(SpawnError::ParentStopping);
+        }
+        match self.map.entry(name) {
+            std::collections::hash_map::Entry::Occupied(e) => Err(SpawnError::NameTaken(e.key().to_string())),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(cell);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn remove(&mut self, cell: &Arc<dyn ErasedCell>) {
+        let name = cell.core().path.name();
+        if self.map.get(name).is_some_and(|c| same_cell(c, cell)) {
+            self.map.remove(name);
+            if self.map.capacity() > 64 && self.map.len() < self.map.capacity() / 4 {
+                self.map.shrink_to_fit();
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn ErasedCell>> {
+        self.map.get(name).cloned()
+    }
+
+    pub(crate) fn contains(&self, cell: &Arc<dyn ErasedCell>) -> bool {
+        self.map.get(cell.core().path.name()).is_some_and(|c| same_cell(c, cell))
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<Arc<dyn ErasedCell>> {
+        self.map.values().cloned().collect()
+    }
+
+    /// Refuses new children from now on and returns the current ones.
+    pub(crate) fn close(&mut self) -> Vec<Arc<dyn ErasedCell>> {
+        self.closed = true;
+        self.snapshot()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+tokio::task_local! {
+    static CURRENT_ACTOR: ActorPath;
+}
+
+/// The path of the actor whose task is running, if any: the sender of what it tells.
+pub(crate) fn current_sender() -> Option<ActorPath> {
+    CURRENT_ACTOR.try_with(ActorPath::clone).ok()
+}
+
+/// Spawns an actor: creates its cell, registers it with its parent and
+/// starts its task on the dispatcher its props name.
+pub(crate) fn spawn<A: Actor>(
+    system: &ActorSystem,
+    parent: Option<&Arc<dyn ErasedCell>>,
+    name: Option<&str>,
+    props: Props<A>,
+    public: Option<PublicRef>,
+) -> Result<Arc<Cell<A::Msg>>, SpawnError> {
+    let name: Arc<str> = match name {
+        Some(name) => {
+            validate_name(name).map_err(|why| SpawnError::InvalidName {
+                name: name.to_owned(),
+                why,
+            })?;
+            name.into()
+        }
+        None => system.anonymous_name().into(),
+    };
+    let uid = system.next_uid();
+    let path = match parent {
+        Some(parent) => parent.core().path.child(name.clone(), uid),
+        None => system.root_path().child(name.clone(), uid),
+    };
+    let mailbox = Mailbox::new(props.mailbox.unwrap_or(system.config().default_mailbox), props.shared.clone());
+    let cell = Arc::new(Cell {
+        core: CellCore {
+            path,
+            system: system.clone(),
+            parent: parent.cloned(),
+            children: Mutex::new(Children::new()),
+            stop_reason: OnceLock::new(),
+            busy_since: AtomicU64::new(0),
+            restarts: AtomicU32::new(0),
+            public,
+        },
+        mailbox,
+    });
+    if let Some(parent) = parent {
+        lock(&parent.core().children).insert(name, cell.clone())?;
+    }
+    system.actor_started();
+    let dispatcher = props.dispatcher;
+    let span = tracing::debug_span!("actor", path = %cell.core.path);
+    let task = CURRENT_ACTOR.scope(cell.core.path.clone(), runner::run(cell.clone(), props));
+    system.dispatch(dispatcher, tracing::Instrument::instrument(task, span));
+    Ok(cell)
+}
+
+impl CellCore {
+    pub(crate) fn record_restart(&self) {
+        self.restarts.fetch_add(1, Ordering::Relaxed);
+    }
+}

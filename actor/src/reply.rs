@@ -1,0 +1,176 @@
+//! Reply handles for request–response.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use crate::mailbox::lock;
+
+/// Where to send the answer to a request: put one in the message.
+///
+/// [`ActorRef::ask`](crate::ActorRef::ask) creates the handle and passes it
+/// to the closure that builds the request. The recipient answers with
+/// [`send`](ReplyTo::send). Clones share one slot and the first reply wins,
+/// which is what scatter-gather routing relies on. If every clone is
+/// dropped without a reply, the asker gets
+/// [`AskError::NoReply`](crate::AskError::NoReply) at once instead of waiting
+/// for its timeout.
+///
+/// ```
+/// use compaktor_actor::ReplyTo;
+///
+/// enum Msg {
+///     Get(ReplyTo<u64>),
+/// }
+/// # let _ = |m: Msg| match m { Msg::Get(r) => { let _ = r.send(1); } };
+/// ```
+pub struct ReplyTo<R> {
+    slot: Arc<Slot<R>>,
+}
+
+struct Slot<R> {
+    state: Mutex<SlotState<R>>,
+    senders: AtomicUsize,
+}
+
+struct SlotState<R> {
+    value: Option<R>,
+    replied: bool,
+    asker_gone: bool,
+    waker: Option<Waker>,
+}
+
+/// The reply side of a request was dropped without an answer.
+#[derive(Debug)]
+pub(crate) struct NoReply;
+
+/// Creates a connected reply handle and the future its answer resolves.
+pub(crate) fn pair<R>() -> (ReplyTo<R>, ReplyFuture<R>) {
+    let slot = Arc::new(Slot {
+        state: Mutex::new(SlotState {
+            value: None,
+            replied: false,
+            asker_gone: false,
+            waker: None,
+        }),
+        senders: AtomicUsize::new(1),
+    });
+    (ReplyTo { slot: slot.clone() }, ReplyFuture { slot })
+}
+
+impl<R> ReplyTo<R> {
+    /// Sends the reply. Hands the value back if another clone already
+    /// replied or the asker has given up (timed out).
+    pub fn send(self, value: R) -> Result<(), R> {
+        let mut state = lock(&self.slot.state);
+        if state.replied || state.asker_gone {
+            return Err(value);
+        }
+        state.value = Some(value);
+        state.replied = true;
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether a reply would be wasted: already replied, or the asker gave up.
+    pub fn is_closed(&self) -> bool {
+        let state = lock(&self.slot.state);
+        state.replied || state.asker_gone
+    }
+}
+
+impl<R> Clone for ReplyTo<R> {
+    fn clone(&self) -> Self {
+        self.slot.senders.fetch_add(1, Ordering::Relaxed);
+        ReplyTo { slot: self.slot.clone() }
+    }
+}
+
+impl<R> Drop for ReplyTo<R> {
+    fn drop(&mut self) {
+        if self.slot.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let waker = lock(&self.slot.state).waker.take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+}
+
+impl<R> fmt::Debug for ReplyTo<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplyTo").field("closed", &self.is_closed()).finish()
+    }
+}
+
+/// Resolves to the reply, or [`NoReply`] once every [`ReplyTo`] is gone.
+pub(crate) struct ReplyFuture<R> {
+    slot: Arc<Slot<R>>,
+}
+
+impl<R> Future for ReplyFuture<R> {
+    type Output = Result<R, NoReply>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = lock(&self.slot.state);
+        if let Some(value) = state.value.take() {
+            return Poll::Ready(Ok(value));
+        }
+        if self.slot.senders.load(Ordering::Acquire) == 0 {
+            return Poll::Ready(Err(NoReply));
+        }
+        match &state.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl<R> Drop for ReplyFuture<R> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.slot.state);
+        state.asker_gone = true;
+        let late = state.value.take();
+        drop(state);
+        drop(late);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn first_reply_wins() {
+        let (reply, answer) = pair::<u32>();
+        let other = reply.clone();
+        assert!(reply.send(1).is_ok());
+        assert_eq!(other.send(2), Err(2));
+        assert_eq!(answer.await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn dropping_every_handle_resolves_no_reply() {
+        let (reply, answer) = pair::<u32>();
+        let other = reply.clone();
+        drop(reply);
+        drop(other);
+        assert!(answer.await.is_err());
+    }
+
+    #[test]
+    fn reply_after_asker_left_is_handed_back() {
+        let (reply, answer) = pair::<u32>();
+        drop(answer);
+        assert!(reply.is_closed());
+        assert_eq!(reply.send(7), Err(7));
+    }
+}
