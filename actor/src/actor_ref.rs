@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::cell::{current_sender, Cell, ErasedCell};
+use crate::cell::{Cell, ErasedCell};
 use crate::context::stop_reason_of;
 use crate::dead_letter::DeadLetterReason;
 use crate::error::{AskError, LookupError, SendError, TryTellError};
@@ -137,11 +137,7 @@ impl<M: Send + 'static> ActorRef<M> {
     pub fn try_tell(&self, msg: M) -> Result<(), TryTellError<M>> {
         match &self.route {
             Route::Local(cell) => {
-                let env = Envelope::User {
-                    msg,
-                    sender: current_sender(),
-                };
-                match cell.mailbox.push(env) {
+                match cell.mailbox.push(Envelope::User(msg)) {
                     Ok(pushed) => Ok(cell.settle(Ok(pushed)).unwrap_or(())),
                     Err(Rejected::Full(env)) => Err(TryTellError::Full(into_msg(env))),
                     Err(Rejected::Closed(env)) => Err(TryTellError::Closed(into_msg(env))),
@@ -169,10 +165,7 @@ impl<M: Send + 'static> ActorRef<M> {
                 Err(TryTellError::Closed(m)) => Err(SendError::Closed(m)),
             };
         };
-        let env = Envelope::User {
-            msg,
-            sender: current_sender(),
-        };
+        let env = Envelope::User(msg);
         let pushed = match cell.mailbox.policy() {
             Some(OverflowPolicy::WaitForRoom) => cell.mailbox.push_wait(env).await,
             _ => cell.mailbox.push(env),
@@ -254,7 +247,7 @@ impl<M: Send + 'static> ActorRef<M> {
     /// Whether the actor is running a handler right now.
     pub(crate) fn is_busy(&self) -> bool {
         match &self.route {
-            Route::Local(cell) => cell.core.busy_since.load(std::sync::atomic::Ordering::Relaxed) != 0,
+            Route::Local(cell) => cell.mailbox.hot.busy_since.load(std::sync::atomic::Ordering::Relaxed) != 0,
             Route::Router(_) => false,
         }
     }
@@ -262,8 +255,8 @@ impl<M: Send + 'static> ActorRef<M> {
 
 fn into_msg<M>(env: Envelope<M>) -> M {
     match env {
-        Envelope::User { msg, .. } | Envelope::Unstashed { msg } => msg,
-        Envelope::Timer { .. } => unreachable!("timer envelopes are never handed back"),
+        Envelope::User(msg) => msg,
+        Envelope::Timer(_) => unreachable!("timer envelopes are never handed back"),
     }
 }
 
@@ -274,10 +267,7 @@ where
     F: FnOnce(ReplyTo<R>) -> M,
 {
     let (reply, answer) = reply::pair();
-    let env = Envelope::User {
-        msg: make(reply),
-        sender: current_sender(),
-    };
+    let env = Envelope::User(make(reply));
     let exchange = async {
         let pushed = match cell.mailbox.policy() {
             Some(OverflowPolicy::WaitForRoom) => cell.mailbox.push_wait(env).await,

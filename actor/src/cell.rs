@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::actor::Actor;
@@ -32,8 +32,6 @@ pub(crate) struct CellCore {
     pub(crate) children: Mutex<Children>,
     /// Set once, before the mailbox closes, so a late watcher learns the reason.
     pub(crate) stop_reason: OnceLock<StopReason>,
-    /// Coarse-clock tick at which the running handler started; 0 when idle.
-    pub(crate) busy_since: AtomicU64,
     pub(crate) restarts: AtomicU32,
     /// How refs to this actor are built when it is not reached through its
     /// own mailbox (a router's cell hands out routing refs).
@@ -50,6 +48,8 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn core(&self) -> &CellCore;
     fn send_system(&self, msg: SystemMsg) -> Result<(), SystemMsg>;
     fn mailbox_depth(&self) -> usize;
+    /// Clock tick at which the running handler started; 0 when idle.
+    fn busy_since(&self) -> u64;
     fn message_type(&self) -> &'static str;
     fn as_any_arc(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
 }
@@ -65,6 +65,10 @@ impl<M: Send + 'static> ErasedCell for Cell<M> {
 
     fn mailbox_depth(&self) -> usize {
         self.mailbox.depth()
+    }
+
+    fn busy_since(&self) -> u64 {
+        self.mailbox.hot.busy_since.load(Ordering::Relaxed)
     }
 
     fn message_type(&self) -> &'static str {
@@ -88,11 +92,7 @@ impl<M: Send + 'static> Cell<M> {
     /// Delivers a user message without waiting; whatever cannot be delivered
     /// becomes a dead letter, and the reason is returned.
     pub(crate) fn tell(&self, msg: M) -> Result<(), DeadLetterReason> {
-        let env = Envelope::User {
-            msg,
-            sender: current_sender(),
-        };
-        self.settle(self.mailbox.push(env))
+        self.settle(self.mailbox.push(Envelope::User(msg)))
     }
 
     /// Turns the outcome of a push into delivery or dead letters.
@@ -134,13 +134,22 @@ pub(crate) fn dead_letter<M: Send + 'static>(
     env: Envelope<M>,
     reason: DeadLetterReason,
 ) -> DeadLetterReason {
-    let (msg, sender) = match env {
-        Envelope::User { msg, sender } => (msg, sender),
-        Envelope::Unstashed { msg } => (msg, None),
-        Envelope::Timer { .. } => return reason,
+    if let Envelope::User(msg) = env {
+        dead_letter_msg(core, msg, reason);
+    }
+    reason
+}
+
+/// Publishes `msg` as a dead letter. A send that fails at once runs in the
+/// sender's task, so the sender is known; a message drained from a stopping
+/// actor's mailbox no longer knows who sent it (envelopes do not carry
+/// senders: that would cost every message a reference count).
+pub(crate) fn dead_letter_msg<M: Send + 'static>(core: &CellCore, msg: M, reason: DeadLetterReason) {
+    let sender = match reason {
+        DeadLetterReason::StoppedBeforeHandled => None,
+        _ => current_sender(),
     };
     core.system.dead_letters().publish(&core.path, sender, msg, reason);
-    reason
 }
 
 /// The children of one actor, by name.
@@ -245,7 +254,6 @@ pub(crate) fn spawn<A: Actor>(
             parent: parent.cloned(),
             children: Mutex::new(Children::new()),
             stop_reason: OnceLock::new(),
-            busy_since: AtomicU64::new(0),
             restarts: AtomicU32::new(0),
             public,
         },

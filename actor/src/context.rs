@@ -8,7 +8,7 @@ use crate::actor::Actor;
 use crate::actor_ref::{ActorRef, AnyActorRef};
 use crate::cell::{self, Cell, ErasedCell};
 use crate::error::{SpawnError, StashError};
-use crate::mailbox::{lock, Envelope};
+use crate::mailbox::lock;
 use crate::path::ActorPath;
 use crate::props::Props;
 use crate::routing::{Router, RouterConfig};
@@ -209,10 +209,10 @@ impl<A: Actor> Context<A> {
     }
 
     /// Moves the stash to the front of `replay` if `unstash_all` was called.
-    pub(crate) fn after_handler(&mut self, replay: &mut VecDeque<Envelope<A::Msg>>) {
+    pub(crate) fn after_handler(&mut self, replay: &mut VecDeque<A::Msg>) {
         if std::mem::take(&mut self.unstash) {
             for msg in self.stash.drain(..).rev() {
-                replay.push_front(Envelope::Unstashed { msg });
+                replay.push_front(msg);
             }
         }
     }

@@ -141,7 +141,7 @@ impl ActorSystem {
                     depth,
                 });
             }
-            let since = core.busy_since.load(Ordering::Relaxed);
+            let since = cell.busy_since();
             if since != 0 {
                 let busy_ms = self.busy_for_ms(since);
                 if busy_ms >= threshold {

@@ -81,6 +81,7 @@ mod actor;
 mod actor_ref;
 mod blocking;
 mod cell;
+mod chunk_queue;
 mod config;
 mod context;
 mod dead_letter;

@@ -14,20 +14,21 @@
 //!   [`OverflowPolicy`] when full. Allocation is lazy: an idle actor's
 //!   mailbox owns no buffer.
 //!
-//! User messages travel through a lock-free segmented queue
-//! (`crossbeam_queue::SegQueue`); a sender touches the actor's lock only to
-//! wake it when it is parked, so a busy actor costs its senders no locking.
+//! Senders append under a short spin lock; the actor takes everything
+//! queued in one go and works through that batch without locking, so a
+//! busy actor costs its senders one uncontended lock per message and itself
+//! one lock per batch. The fields the actor writes per message live on a
+//! cache line of their own.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use crossbeam_queue::SegQueue;
 use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::task::coop;
 
-use crate::path::ActorPath;
+use crate::chunk_queue::{share_spare, ChunkQueue, Spare};
 use crate::spin::SpinLock;
 use crate::system_msg::SystemMsg;
 
@@ -87,20 +88,39 @@ impl MailboxConfig {
     }
 }
 
-/// A user message in transit, a timer firing, or a message coming back from the stash.
+/// A user message, or one of the actor's timers firing.
 ///
-/// Only `User` envelopes hold a slot of a bounded mailbox: timers and
-/// unstashed messages never make a sender wait or fail.
+/// Only user messages hold a slot of a bounded mailbox: a timer never makes
+/// a sender wait or fail.
 pub(crate) enum Envelope<M> {
-    User { msg: M, sender: Option<ActorPath> },
-    Timer { id: u64 },
-    Unstashed { msg: M },
+    User(M),
+    Timer(u64),
 }
 
 /// What the mailbox hands the actor next.
 pub(crate) enum Next<M> {
     System(SystemMsg),
     User(Envelope<M>),
+}
+
+/// The user messages the actor took out of its mailbox in one go: it works
+/// through them without locking.
+pub(crate) struct Batch<M> {
+    queue: ChunkQueue<Envelope<M>>,
+    spare: Spare<Envelope<M>>,
+}
+
+impl<M> Batch<M> {
+    pub(crate) fn new() -> Self {
+        Batch {
+            queue: ChunkQueue::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Envelope<M>> {
+        self.queue.drain()
+    }
 }
 
 /// Why a message was not accepted; the envelope comes back.
@@ -115,38 +135,41 @@ pub(crate) enum Rejected<M> {
 pub(crate) struct RacedWithClose;
 
 pub(crate) struct Mailbox<M> {
-    /// User messages; allocated on the first message, so an actor that was
-    /// never sent anything owns no queue.
-    user: OnceLock<Box<SegQueue<Envelope<M>>>>,
-    state: SpinLock<State>,
-    /// The actor found nothing to do and is waiting for a wake-up. Senders
-    /// read it after pushing; the actor sets it before its last look at the
-    /// queue. Both sides use SeqCst, so a message is never left unseen.
-    parked: AtomicBool,
-    /// No more messages are accepted. Same handshake as `parked`, with `close`.
-    closed: AtomicBool,
-    /// Set while `state.system` is non-empty, so the actor notices system
-    /// messages without taking the lock between user messages.
-    system_pending: AtomicBool,
+    /// What senders touch: the lock, the queue, the waker.
+    inner: SpinLock<Inner<M>>,
     bound: Option<Box<Bound>>,
     shared: Option<Arc<SharedQueue<M>>>,
+    /// What the actor writes per message, on a cache line of its own so
+    /// that senders' lock and the actor's bookkeeping never share one.
+    pub(crate) hot: ConsumerSide,
 }
 
-struct State {
+/// Per-message state written by the actor's own task.
+#[repr(align(64))]
+pub(crate) struct ConsumerSide {
+    /// Set while `inner.system` is non-empty; lets the consumer notice system
+    /// messages without taking the lock between user messages.
+    system_pending: AtomicBool,
+    /// User messages taken out of `inner` by the consumer and not yet handled.
+    batch_len: AtomicUsize,
+    /// Clock tick at which the running handler started; 0 when idle.
+    pub(crate) busy_since: AtomicU64,
+}
+
+struct Inner<M> {
+    user: ChunkQueue<Envelope<M>>,
+    spare: Spare<Envelope<M>>,
     system: VecDeque<SystemMsg>,
     waker: Option<Waker>,
+    closed: bool,
 }
 
 struct Bound {
     policy: OverflowPolicy,
-    /// One permit per free slot; permits are forgotten on push and added back
-    /// when the actor takes the message.
     permits: Semaphore,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // No user code runs while our locks are held, so a poisoned lock still
-    // guards consistent data.
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -160,25 +183,27 @@ impl<M> Mailbox<M> {
             })),
         };
         Mailbox {
-            user: OnceLock::new(),
-            state: SpinLock::new(State {
+            inner: SpinLock::new(Inner {
+                user: ChunkQueue::new(),
+                spare: Vec::new(),
                 system: VecDeque::new(),
                 waker: None,
+                closed: false,
             }),
-            parked: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            system_pending: AtomicBool::new(false),
             bound,
             shared,
+            hot: ConsumerSide {
+                system_pending: AtomicBool::new(false),
+                batch_len: AtomicUsize::new(0),
+                busy_since: AtomicU64::new(0),
+            },
         }
     }
 
-    /// The overflow policy of a bounded mailbox.
     pub(crate) fn policy(&self) -> Option<OverflowPolicy> {
         self.bound.as_ref().map(|b| b.policy)
     }
 
-    /// Enqueues a user message without waiting.
     pub(crate) fn push(&self, env: Envelope<M>) -> Result<Result<(), RacedWithClose>, Rejected<M>> {
         if let Some(bound) = &self.bound {
             match bound.permits.try_acquire() {
@@ -190,10 +215,6 @@ impl<M> Mailbox<M> {
         self.enqueue(env)
     }
 
-    /// Enqueues a user message, waiting for room in a bounded mailbox.
-    ///
-    /// # Cancel safety
-    /// Not cancel safe: dropping the future while it waits drops the message.
     pub(crate) async fn push_wait(&self, env: Envelope<M>) -> Result<Result<(), RacedWithClose>, Rejected<M>> {
         if let Some(bound) = &self.bound {
             match bound.permits.acquire().await {
@@ -204,122 +225,89 @@ impl<M> Mailbox<M> {
         self.enqueue(env)
     }
 
-    /// Enqueues without taking a slot of a bounded mailbox (timers).
     pub(crate) fn enqueue(&self, env: Envelope<M>) -> Result<Result<(), RacedWithClose>, Rejected<M>> {
-        if self.closed.load(Ordering::Acquire) {
+        let mut inner = self.inner.lock();
+        if inner.closed {
             return Err(Rejected::Closed(env));
         }
-        self.user.get_or_init(|| Box::new(SegQueue::new())).push(env);
-        if self.closed.load(Ordering::SeqCst) {
-            return Ok(Err(RacedWithClose));
-        }
-        if self.parked.load(Ordering::SeqCst) {
-            self.unpark();
+        let Inner { user, spare, .. } = &mut *inner;
+        user.push_back(env, spare);
+        let waker = inner.waker.take();
+        drop(inner);
+        if let Some(waker) = waker {
+            waker.wake();
         }
         Ok(Ok(()))
     }
 
-    fn unpark(&self) {
-        let waker = {
-            let mut state = self.state.lock();
-            self.parked.store(false, Ordering::Relaxed);
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    }
-
-    /// Enqueues a system message; it is handed back if the actor has terminated.
     pub(crate) fn push_system(&self, msg: SystemMsg) -> Result<(), SystemMsg> {
-        let waker = {
-            let mut state = self.state.lock();
-            if self.closed.load(Ordering::Relaxed) {
-                return Err(msg);
-            }
-            state.system.push_back(msg);
-            self.system_pending.store(true, Ordering::Release);
-            self.parked.store(false, Ordering::Relaxed);
-            state.waker.take()
-        };
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Err(msg);
+        }
+        inner.system.push_back(msg);
+        self.hot.system_pending.store(true, Ordering::Release);
+        let waker = inner.waker.take();
+        drop(inner);
         if let Some(waker) = waker {
             waker.wake();
         }
         Ok(())
     }
 
-    fn pop_user(&self) -> Option<Envelope<M>> {
-        let env = self.user.get()?.pop()?;
-        if let (Some(bound), Envelope::User { .. }) = (&self.bound, &env) {
-            bound.permits.add_permits(1);
+    /// The next user message the actor already took out of the mailbox,
+    /// unless a system message is waiting: the actor's fast path, no locking.
+    #[inline]
+    pub(crate) fn next_taken(&self, batch: &mut Batch<M>) -> Option<Envelope<M>> {
+        if self.hot.system_pending.load(Ordering::Acquire) {
+            return None;
         }
+        let env = batch.queue.pop_front(&mut batch.spare)?;
+        self.taken(&env, batch.queue.len());
         Some(env)
     }
 
-    fn has_user(&self) -> bool {
-        self.user.get().is_some_and(|q| !q.is_empty())
-    }
-
     /// The next message for the actor: system messages first, then (when
-    /// `accept_user`) user messages from `replay` (unstashed), the queue, or
-    /// the shared queue of a balancing pool. `id` names this consumer on the
-    /// shared queue.
+    /// `accept_user`) user messages, taking everything queued in one go into
+    /// `batch`, or from the shared queue of a balancing pool (where `id`
+    /// names this consumer).
     ///
     /// Called only by the actor's own task.
     pub(crate) fn poll_next(
         &self,
         cx: &mut Context<'_>,
-        replay: &mut VecDeque<Envelope<M>>,
+        batch: &mut Batch<M>,
         accept_user: bool,
         id: u64,
     ) -> Poll<Next<M>> {
         let coop = std::task::ready!(coop::poll_proceed(cx));
-        if self.system_pending.load(Ordering::Acquire) {
-            let mut state = self.state.lock();
-            if let Some(msg) = state.system.pop_front() {
-                if state.system.is_empty() {
-                    self.system_pending.store(false, Ordering::Release);
-                }
-                coop.made_progress();
-                return Poll::Ready(Next::System(msg));
+        let mut inner = self.inner.lock();
+        if let Some(msg) = inner.system.pop_front() {
+            if inner.system.is_empty() {
+                self.hot.system_pending.store(false, Ordering::Release);
             }
-        }
-        if accept_user {
-            if let Some(env) = replay.pop_front().or_else(|| self.pop_user()) {
-                coop.made_progress();
-                return Poll::Ready(Next::User(env));
-            }
-        }
-        // Nothing to do: park, then look once more, so that a message pushed
-        // while we were parking is not left behind.
-        {
-            let mut state = self.state.lock();
-            if let Some(msg) = state.system.pop_front() {
-                if state.system.is_empty() {
-                    self.system_pending.store(false, Ordering::Release);
-                }
-                coop.made_progress();
-                return Poll::Ready(Next::System(msg));
-            }
-            match &state.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => state.waker = Some(cx.waker().clone()),
-            }
-            self.parked.store(true, Ordering::SeqCst);
+            coop.made_progress();
+            return Poll::Ready(Next::System(msg));
         }
         if !accept_user {
+            register(&mut inner.waker, cx);
             return Poll::Pending;
         }
-        if self.has_user() {
-            if let Some(env) = self.pop_user() {
-                self.parked.store(false, Ordering::Relaxed);
-                coop.made_progress();
-                return Poll::Ready(Next::User(env));
-            }
+        if batch.queue.is_empty() && !inner.user.is_empty() {
+            let Inner { user, spare, .. } = &mut *inner;
+            std::mem::swap(user, &mut batch.queue);
+            share_spare(&mut batch.spare, spare);
         }
+        if let Some(env) = batch.queue.pop_front(&mut batch.spare) {
+            drop(inner);
+            self.taken(&env, batch.queue.len());
+            coop.made_progress();
+            return Poll::Ready(Next::User(env));
+        }
+        register(&mut inner.waker, cx);
+        drop(inner);
         if let Some(shared) = &self.shared {
             if let Poll::Ready(Some(env)) = shared.poll_pop(cx, id) {
-                self.parked.store(false, Ordering::Relaxed);
                 coop.made_progress();
                 return Poll::Ready(Next::User(env));
             }
@@ -327,39 +315,49 @@ impl<M> Mailbox<M> {
         Poll::Pending
     }
 
-    /// User messages waiting.
-    pub(crate) fn depth(&self) -> usize {
-        self.user.get().map_or(0, |q| q.len())
+    fn taken(&self, env: &Envelope<M>, remaining: usize) {
+        self.hot.batch_len.store(remaining, Ordering::Relaxed);
+        if let (Some(bound), Envelope::User(_)) = (&self.bound, env) {
+            bound.permits.add_permits(1);
+        }
     }
 
-    /// Closes the mailbox for good and returns the system messages still queued.
-    /// User messages are left for [`drain_user`](Self::drain_user).
+    pub(crate) fn depth(&self) -> usize {
+        self.inner.lock().user.len() + self.hot.batch_len.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn close(&self) -> VecDeque<SystemMsg> {
-        let system = {
-            let mut state = self.state.lock();
-            self.closed.store(true, Ordering::SeqCst);
-            self.system_pending.store(false, Ordering::Release);
-            state.waker = None;
-            std::mem::take(&mut state.system)
-        };
+        let mut inner = self.inner.lock();
+        inner.closed = true;
+        self.hot.system_pending.store(false, Ordering::Release);
+        inner.waker = None;
+        let system = std::mem::take(&mut inner.system);
+        drop(inner);
         if let Some(bound) = &self.bound {
             bound.permits.close();
         }
         system
     }
 
-    /// Takes every queued user message. After `close`, the actor and any
-    /// sender that raced with it drain together; each message comes out once.
-    pub(crate) fn drain_user(&self) -> impl Iterator<Item = Envelope<M>> + '_ {
-        std::iter::from_fn(move || self.user.get()?.pop())
+    /// Takes every user message still queued.
+    pub(crate) fn drain_user(&self) -> impl Iterator<Item = Envelope<M>> {
+        let mut queued = std::mem::replace(&mut self.inner.lock().user, ChunkQueue::new());
+        queued.drain()
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.inner.lock().closed
     }
 
     pub(crate) fn shared(&self) -> Option<&Arc<SharedQueue<M>>> {
         self.shared.as_ref()
+    }
+}
+
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }
 

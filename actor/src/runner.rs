@@ -27,11 +27,11 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::actor::Actor;
-use crate::cell::{Cell, ErasedCell};
+use crate::cell::{dead_letter_msg, Cell, ErasedCell};
 use crate::context::Context;
 use crate::dead_letter::DeadLetterReason;
 use crate::event_stream::LifecycleEvent;
-use crate::mailbox::{lock, Envelope, Next};
+use crate::mailbox::{lock, Batch, Envelope, Next};
 use crate::props::Props;
 use crate::rng;
 use crate::supervision::{
@@ -54,8 +54,10 @@ struct Runner<A: Actor> {
     ctx: Context<A>,
     actor: Option<A>,
     phase: Phase,
+    /// User messages taken from the mailbox, not yet handled.
+    batch: Batch<A::Msg>,
     /// Unstashed messages, handled before the mailbox's.
-    replay: VecDeque<Envelope<A::Msg>>,
+    replay: VecDeque<A::Msg>,
     watchers: Vec<Watcher>,
     child_stats: HashMap<u64, RestartStats>,
     /// Terminated signals that arrived while not running.
@@ -70,6 +72,7 @@ pub(crate) async fn run<A: Actor>(cell: Arc<Cell<A::Msg>>, props: Props<A>) {
         ctx,
         actor: None,
         phase: Phase::Running,
+        batch: Batch::new(),
         replay: VecDeque::new(),
         watchers: Vec::new(),
         child_stats: HashMap::new(),
@@ -126,14 +129,17 @@ impl<A: Actor> Runner<A> {
     }
 
     async fn run(&mut self) {
+        let uid = self.uid();
         loop {
             if let Phase::Done(reason) = &self.phase {
                 let reason = reason.clone();
                 return self.finish(reason).await;
             }
+            if matches!(self.phase, Phase::Running) {
+                self.run_taken().await;
+            }
             let accept_user = matches!(self.phase, Phase::Running);
-            let uid = self.uid();
-            let next = poll_fn(|cx| self.cell.mailbox.poll_next(cx, &mut self.replay, accept_user, uid)).await;
+            let next = poll_fn(|cx| self.cell.mailbox.poll_next(cx, &mut self.batch, accept_user, uid)).await;
             match next {
                 Next::User(env) => self.on_user(env).await,
                 Next::System(msg) => self.on_system(msg).await,
@@ -141,21 +147,49 @@ impl<A: Actor> Runner<A> {
         }
     }
 
+    /// The fast path: handles unstashed messages and the batch already taken
+    /// from the mailbox until it is empty, a system message arrives, or the
+    /// actor stops running. Charges the task's coop budget every few
+    /// messages, so a busy actor still lets others on its worker run.
+    async fn run_taken(&mut self) {
+        let mut handled = 0u32;
+        loop {
+            if let Some(msg) = self.replay.pop_front() {
+                self.on_message(msg).await;
+            } else if let Some(env) = self.cell.mailbox.next_taken(&mut self.batch) {
+                self.on_user(env).await;
+            } else {
+                return;
+            }
+            if !matches!(self.phase, Phase::Running) {
+                return;
+            }
+            handled = handled.wrapping_add(1);
+            if handled % 16 == 0 {
+                tokio::task::coop::consume_budget().await;
+            }
+        }
+    }
+
     async fn on_user(&mut self, env: Envelope<A::Msg>) {
         let msg = match env {
-            Envelope::User { msg, .. } | Envelope::Unstashed { msg } => msg,
-            Envelope::Timer { id } => match self.ctx.timers.fire(id) {
+            Envelope::User(msg) => msg,
+            Envelope::Timer(id) => match self.ctx.timers.fire(id) {
                 Some(msg) => msg,
                 None => return,
             },
         };
+        self.on_message(msg).await;
+    }
+
+    async fn on_message(&mut self, msg: A::Msg) {
         let Some(actor) = self.actor.as_mut() else {
             return;
         };
-        let core = &self.cell.core;
-        core.busy_since.store(core.system.clock_ticks(), Ordering::Relaxed);
+        let busy = &self.cell.mailbox.hot.busy_since;
+        busy.store(self.cell.core.system.clock_ticks(), Ordering::Relaxed);
         let result = guarded(actor.handle(msg, &mut self.ctx)).await;
-        core.busy_since.store(0, Ordering::Relaxed);
+        busy.store(0, Ordering::Relaxed);
         self.ctx.after_handler(&mut self.replay);
         if let Err(error) = flatten(result) {
             self.fail(FailurePhase::Message, error);
@@ -369,12 +403,16 @@ impl<A: Actor> Runner<A> {
         if let Some(shared) = self.cell.mailbox.shared() {
             shared.leave(self.uid());
         }
-        for env in self.replay.drain(..) {
-            self.cell.dead_letter(env, DeadLetterReason::StoppedBeforeHandled);
+        let left = DeadLetterReason::StoppedBeforeHandled;
+        for msg in self.replay.drain(..) {
+            dead_letter_msg(&self.cell.core, msg, left);
+        }
+        for env in self.batch.drain() {
+            self.cell.dead_letter(env, left);
         }
         self.cell.drain_to_dead_letters();
         for msg in self.ctx.stash.drain(..) {
-            self.cell.dead_letter(Envelope::Unstashed { msg }, DeadLetterReason::StoppedBeforeHandled);
+            dead_letter_msg(&self.cell.core, msg, left);
         }
         for msg in system {
             if let SystemMsg::Watch(watcher) = msg {

@@ -114,7 +114,7 @@ impl<M: Send + 'static> Timers<M> {
         let task = self.runtime.spawn(async move {
             tokio::time::sleep(delay).await;
             if let Some(cell) = cell.upgrade() {
-                let _ = cell.settle(cell.mailbox.enqueue(Envelope::Timer { id }));
+                let _ = cell.settle(cell.mailbox.enqueue(Envelope::Timer(id)));
             }
         });
         self.insert(id, Payload::Once(Some(msg)), task.abort_handle(), queued);
@@ -138,7 +138,7 @@ impl<M: Send + 'static> Timers<M> {
                     continue;
                 }
                 let Some(cell) = cell.upgrade() else { return };
-                if cell.settle(cell.mailbox.enqueue(Envelope::Timer { id })).is_err() {
+                if cell.settle(cell.mailbox.enqueue(Envelope::Timer(id))).is_err() {
                     return;
                 }
             }

@@ -162,12 +162,8 @@ impl<M: Send + 'static> RouterShared<M> {
     /// Routes one message; what cannot be delivered becomes a dead letter.
     pub(crate) fn route(&self, msg: M) -> Result<(), DeadLetterReason> {
         if let Logic::Balancing(queue) = &self.logic {
-            let env = Envelope::User {
-                msg,
-                sender: current_sender(),
-            };
             return queue
-                .push(env)
+                .push(Envelope::User(msg))
                 .map_err(|env| dead_letter(&self.control().core, env, DeadLetterReason::RecipientStopped));
         }
         let table = self.read();
@@ -188,13 +184,9 @@ impl<M: Send + 'static> RouterShared<M> {
     /// Routes one message without waiting, handing it back on failure.
     pub(crate) fn try_route(&self, msg: M) -> Result<(), TryTellError<M>> {
         if let Logic::Balancing(queue) = &self.logic {
-            let env = Envelope::User {
-                msg,
-                sender: current_sender(),
-            };
-            return queue.push(env).map_err(|env| match env {
-                Envelope::User { msg, .. } | Envelope::Unstashed { msg } => TryTellError::Closed(msg),
-                Envelope::Timer { .. } => unreachable!("only user envelopes are routed"),
+            return queue.push(Envelope::User(msg)).map_err(|env| match env {
+                Envelope::User(msg) => TryTellError::Closed(msg),
+                Envelope::Timer(_) => unreachable!("only user envelopes are routed"),
             });
         }
         let table = self.read();

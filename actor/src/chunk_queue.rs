@@ -1,0 +1,112 @@
+//! A FIFO of fixed-size chunks.
+//!
+//! Growing never moves queued elements (a `VecDeque` doubling a large
+//! buffer would copy it while senders wait on the mailbox lock), memory is
+//! taken in small pieces the allocator can reuse, and emptied chunks are
+//! recycled through a spare list.
+
+use std::collections::VecDeque;
+
+/// Elements per chunk.
+const CHUNK: usize = 64;
+/// Emptied chunks kept for reuse, per side.
+const MAX_SPARE: usize = 2;
+
+pub(crate) struct ChunkQueue<T> {
+    chunks: VecDeque<VecDeque<T>>,
+    len: usize,
+}
+
+/// Emptied chunks, ready to be filled again.
+pub(crate) type Spare<T> = Vec<VecDeque<T>>;
+
+impl<T> ChunkQueue<T> {
+    pub(crate) const fn new() -> Self {
+        ChunkQueue {
+            chunks: VecDeque::new(),
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn push_back(&mut self, value: T, spare: &mut Spare<T>) {
+        match self.chunks.back_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push_back(value),
+            _ => {
+                let mut chunk = spare.pop().unwrap_or_default();
+                chunk.push_back(value);
+                self.chunks.push_back(chunk);
+            }
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    pub(crate) fn pop_front(&mut self, spare: &mut Spare<T>) -> Option<T> {
+        let front = self.chunks.front_mut()?;
+        let value = front.pop_front();
+        if front.is_empty() {
+            let chunk = self.chunks.pop_front().expect("front exists");
+            if spare.len() < MAX_SPARE && chunk.capacity() >= CHUNK {
+                spare.push(chunk);
+            }
+        }
+        self.len -= 1;
+        value
+    }
+
+    /// Removes every element, front to back.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> {
+        self.len = 0;
+        std::mem::take(&mut self.chunks).into_iter().flatten()
+    }
+}
+
+/// Moves spare chunks from `from` to `to`, keeping `to` within its bound.
+pub(crate) fn share_spare<T>(from: &mut Spare<T>, to: &mut Spare<T>) {
+    while to.len() < MAX_SPARE {
+        match from.pop() {
+            Some(chunk) => to.push(chunk),
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_across_chunks_with_recycling() {
+        let mut queue = ChunkQueue::new();
+        let mut spare = Vec::new();
+        for round in 0..3 {
+            for i in 0..1_000 {
+                queue.push_back(round * 1_000 + i, &mut spare);
+            }
+            assert_eq!(queue.len(), 1_000);
+            for i in 0..1_000 {
+                assert_eq!(queue.pop_front(&mut spare), Some(round * 1_000 + i));
+            }
+            assert!(queue.is_empty());
+            assert_eq!(queue.pop_front(&mut spare), None);
+            assert!(spare.len() <= MAX_SPARE);
+        }
+    }
+
+    #[test]
+    fn drain_yields_everything_in_order() {
+        let mut queue = ChunkQueue::new();
+        let mut spare = Vec::new();
+        (0..200).for_each(|i| queue.push_back(i, &mut spare));
+        assert!(queue.drain().eq(0..200));
+        assert!(queue.is_empty());
+    }
+}
