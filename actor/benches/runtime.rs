@@ -55,14 +55,13 @@ fn main() {
         let (f50, f99) = rt.block_on(async { tokio::spawn(floor_ask()).await.unwrap() });
         let (a50, a99) = rt.block_on(async { tokio::spawn(actor_ask()).await.unwrap() });
         println!(
-            "{:<28} p50 {:>7.3} µs  p99 {:>7.3} µs   floor p50 {:>7.3} µs  p99 {:>7.3} µs   p50 ratio {:.2}× ({})",
+            "{:<28} p50 {:>7.3} µs  p99 {:>7.3} µs   floor p50 {:>7.3} µs  p99 {:>7.3} µs   p50 ratio {:.2}× (mpsc + oneshot)",
             "ask round trip",
             a50,
             a99,
             f50,
             f99,
             a50 / f50,
-            "mpsc + oneshot"
         );
     }
     if wanted("spawn") {
@@ -80,8 +79,11 @@ fn main() {
         let floor = memory_of("floor");
         let ours = memory_of("actors");
         println!(
-            "{:<28} {:>10.0} B/actor   floor {:>10.0} B   ratio {:.2}× ({})",
-            "memory, 1M idle actors", ours, floor, ours / floor, "idle tokio task + channel"
+            "{:<28} {:>10.0} B/actor   floor {:>10.0} B   ratio {:.2}× (idle tokio task + channel)",
+            "memory, 1M idle actors",
+            ours,
+            floor,
+            ours / floor,
         );
     }
 }
@@ -193,7 +195,10 @@ async fn router_tell() -> f64 {
         let (count, done) = (count.clone(), done.clone());
         Props::new(move || Routee(count.clone(), done.clone()))
     };
-    let router = system.spawn_router("rr", RouterConfig::pool(4, props)).unwrap().actor_ref();
+    let router = system
+        .spawn_router("rr", RouterConfig::pool(4, props))
+        .unwrap()
+        .actor_ref();
     let finished = done.notified();
     let start = Instant::now();
     tokio::spawn(async move {
@@ -394,7 +399,10 @@ fn memory_of(which: &str) -> f64 {
         .output()
         .expect("run memory child");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("bytes per actor")
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("bytes per actor")
 }
 
 fn rss_bytes() -> f64 {

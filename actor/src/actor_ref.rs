@@ -136,13 +136,11 @@ impl<M: Send + 'static> ActorRef<M> {
     /// [`TryTellError::Full`] or [`TryTellError::Closed`], with the message.
     pub fn try_tell(&self, msg: M) -> Result<(), TryTellError<M>> {
         match &self.route {
-            Route::Local(cell) => {
-                match cell.mailbox.push(Envelope::User(msg)) {
-                    Ok(pushed) => Ok(cell.settle(Ok(pushed)).unwrap_or(())),
-                    Err(Rejected::Full(env)) => Err(TryTellError::Full(into_msg(env))),
-                    Err(Rejected::Closed(env)) => Err(TryTellError::Closed(into_msg(env))),
-                }
-            }
+            Route::Local(cell) => match cell.mailbox.push(Envelope::User(msg)) {
+                Ok(()) => Ok(()),
+                Err(Rejected::Full(env)) => Err(TryTellError::Full(into_msg(env))),
+                Err(Rejected::Closed(env)) => Err(TryTellError::Closed(into_msg(env))),
+            },
             Route::Router(router) => router.try_route(msg),
         }
     }
@@ -171,10 +169,7 @@ impl<M: Send + 'static> ActorRef<M> {
             _ => cell.mailbox.push(env),
         };
         match pushed {
-            Ok(pushed) => {
-                let _ = cell.settle(Ok(pushed));
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(Rejected::Full(env)) if cell.mailbox.policy() == Some(OverflowPolicy::DropNewest) => {
                 cell.dead_letter(env, DeadLetterReason::MailboxFull);
                 Ok(())
@@ -232,7 +227,7 @@ impl<M: Send + 'static> ActorRef<M> {
     /// Messages waiting in the actor's mailbox (0 for a router).
     pub fn mailbox_depth(&self) -> usize {
         match &self.route {
-            Route::Local(cell) => cell.mailbox.depth(),
+            Route::Local(cell) => cell.mailbox.depth(&cell.hot),
             Route::Router(_) => 0,
         }
     }
@@ -247,7 +242,7 @@ impl<M: Send + 'static> ActorRef<M> {
     /// Whether the actor is running a handler right now.
     pub(crate) fn is_busy(&self) -> bool {
         match &self.route {
-            Route::Local(cell) => cell.mailbox.hot.busy_since.load(std::sync::atomic::Ordering::Relaxed) != 0,
+            Route::Local(cell) => cell.hot.busy_since.load(std::sync::atomic::Ordering::Relaxed) != 0,
             Route::Router(_) => false,
         }
     }

@@ -6,23 +6,29 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::actor::Actor;
 use crate::dead_letter::DeadLetterReason;
 use crate::error::SpawnError;
-use crate::mailbox::{lock, Envelope, Mailbox, RacedWithClose, Rejected};
+use crate::mailbox::{lock, ConsumerSide, Envelope, Mailbox, Rejected};
 use crate::path::{validate_name, ActorPath};
 use crate::props::Props;
+use crate::routing::StableHasher;
 use crate::runner;
 use crate::system::ActorSystem;
 use crate::system_msg::SystemMsg;
 use crate::watch::StopReason;
 
+// `repr(C)` keeps the cold core between what senders touch (the mailbox's
+// lock) and what the actor writes per message (`hot`).
+#[repr(C)]
 pub(crate) struct Cell<M> {
-    pub(crate) core: CellCore,
     pub(crate) mailbox: Mailbox<M>,
+    pub(crate) core: CellCore,
+    pub(crate) hot: ConsumerSide,
 }
 
 pub(crate) struct CellCore {
@@ -35,7 +41,7 @@ pub(crate) struct CellCore {
     pub(crate) restarts: AtomicU32,
     /// How refs to this actor are built when it is not reached through its
     /// own mailbox (a router's cell hands out routing refs).
-    pub(crate) public: Option<PublicRef>,
+    pub(crate) public: Option<Box<PublicRef>>,
 }
 
 pub(crate) struct PublicRef {
@@ -60,15 +66,15 @@ impl<M: Send + 'static> ErasedCell for Cell<M> {
     }
 
     fn send_system(&self, msg: SystemMsg) -> Result<(), SystemMsg> {
-        self.mailbox.push_system(msg)
+        self.mailbox.push_system(&self.hot, msg)
     }
 
     fn mailbox_depth(&self) -> usize {
-        self.mailbox.depth()
+        self.mailbox.depth(&self.hot)
     }
 
     fn busy_since(&self) -> u64 {
-        self.mailbox.hot.busy_since.load(Ordering::Relaxed)
+        self.hot.busy_since.load(Ordering::Relaxed)
     }
 
     fn message_type(&self) -> &'static str {
@@ -96,15 +102,8 @@ impl<M: Send + 'static> Cell<M> {
     }
 
     /// Turns the outcome of a push into delivery or dead letters.
-    pub(crate) fn settle(&self, pushed: Result<Result<(), RacedWithClose>, Rejected<M>>) -> Result<(), DeadLetterReason> {
-        match pushed {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(RacedWithClose)) => {
-                self.drain_to_dead_letters();
-                Ok(())
-            }
-            Err(rejected) => Err(self.reject(rejected)),
-        }
+    pub(crate) fn settle(&self, pushed: Result<(), Rejected<M>>) -> Result<(), DeadLetterReason> {
+        pushed.map_err(|rejected| self.reject(rejected))
     }
 
     /// Dead-letters whatever user messages are still queued.
@@ -153,8 +152,12 @@ pub(crate) fn dead_letter_msg<M: Send + 'static>(core: &CellCore, msg: M, reason
 }
 
 /// The children of one actor, by name.
+/// Names are short and chosen by our own code or our users, so a fast
+/// unkeyed hash serves better here than SipHash.
+type NameHasher = BuildHasherDefault<StableHasher>;
+
 pub(crate) struct Children {
-    map: HashMap<Arc<str>, Arc<dyn ErasedCell>>,
+    map: HashMap<Arc<str>, Arc<dyn ErasedCell>, NameHasher>,
     /// No new children once the parent has begun to stop.
     closed: bool,
 }
@@ -162,7 +165,7 @@ pub(crate) struct Children {
 impl Children {
     fn new() -> Self {
         Children {
-            map: HashMap::new(),
+            map: HashMap::default(),
             closed: false,
         }
     }
@@ -184,7 +187,7 @@ impl Children {
         let name = cell.core().path.name();
         if self.map.get(name).is_some_and(|c| same_cell(c, cell)) {
             self.map.remove(name);
-            if self.map.capacity() > 64 && self.map.len() < self.map.capacity() / 4 {
+            if self.map.capacity() > 64 && self.map.len() < self.map.capacity() / 8 {
                 self.map.shrink_to_fit();
             }
         }
@@ -195,7 +198,9 @@ impl Children {
     }
 
     pub(crate) fn contains(&self, cell: &Arc<dyn ErasedCell>) -> bool {
-        self.map.get(cell.core().path.name()).is_some_and(|c| same_cell(c, cell))
+        self.map
+            .get(cell.core().path.name())
+            .is_some_and(|c| same_cell(c, cell))
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Arc<dyn ErasedCell>> {
@@ -229,7 +234,7 @@ pub(crate) fn spawn<A: Actor>(
     parent: Option<&Arc<dyn ErasedCell>>,
     name: Option<&str>,
     props: Props<A>,
-    public: Option<PublicRef>,
+    public: Option<Box<PublicRef>>,
 ) -> Result<Arc<Cell<A::Msg>>, SpawnError> {
     let name: Arc<str> = match name {
         Some(name) => {
@@ -239,14 +244,17 @@ pub(crate) fn spawn<A: Actor>(
             })?;
             name.into()
         }
-        None => system.anonymous_name().into(),
+        None => system.anonymous_name(),
     };
     let uid = system.next_uid();
     let path = match parent {
         Some(parent) => parent.core().path.child(name.clone(), uid),
         None => system.root_path().child(name.clone(), uid),
     };
-    let mailbox = Mailbox::new(props.mailbox.unwrap_or(system.config().default_mailbox), props.shared.clone());
+    let mailbox = Mailbox::new(
+        props.mailbox.unwrap_or(system.config().default_mailbox),
+        props.shared.clone(),
+    );
     let cell = Arc::new(Cell {
         core: CellCore {
             path,
@@ -258,6 +266,7 @@ pub(crate) fn spawn<A: Actor>(
             public,
         },
         mailbox,
+        hot: ConsumerSide::default(),
     });
     if let Some(parent) = parent {
         lock(&parent.core().children).insert(name, cell.clone())?;

@@ -60,23 +60,38 @@ use crate::watch::{StopReason, Terminated};
 pub struct Context<A: Actor> {
     cell: Arc<Cell<A::Msg>>,
     myself: ActorRef<A::Msg>,
-    pub(crate) timers: Timers<A::Msg>,
-    pub(crate) stash: VecDeque<A::Msg>,
-    unstash: bool,
+    // Most actors never use timers, the stash or death watch; an idle actor
+    // pays one pointer for each until it does.
+    timers: Option<Box<Timers<A::Msg>>>,
+    extra: Option<Box<Extra<A::Msg>>>,
+}
+
+struct Extra<M> {
+    stash: VecDeque<M>,
+    /// Unstashed messages, handled before anything from the mailbox.
+    replay: VecDeque<M>,
     /// Actors this one watches, by uid.
-    pub(crate) watching: HashMap<u64, AnyActorRef>,
+    watching: HashMap<u64, AnyActorRef>,
 }
 
 impl<A: Actor> Context<A> {
     pub(crate) fn new(cell: Arc<Cell<A::Msg>>) -> Self {
         Context {
             myself: ActorRef::local(cell.clone()),
-            timers: Timers::new(&cell),
             cell,
-            stash: VecDeque::new(),
-            unstash: false,
-            watching: HashMap::new(),
+            timers: None,
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut Extra<A::Msg> {
+        self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                stash: VecDeque::new(),
+                replay: VecDeque::new(),
+                watching: HashMap::new(),
+            })
+        })
     }
 
     /// This actor's own ref, to hand to others (for example as a reply address).
@@ -151,7 +166,7 @@ impl<A: Actor> Context<A> {
     /// Stops this actor once the current message is handled; queued user
     /// messages become dead letters.
     pub fn stop_self(&mut self) {
-        let _ = self.cell.mailbox.push_system(SystemMsg::Stop { failure: None });
+        let _ = self.cell.send_system(SystemMsg::Stop { failure: None });
     }
 
     /// Watches `target`: exactly one [`Terminated`] reaches
@@ -160,28 +175,29 @@ impl<A: Actor> Context<A> {
     pub fn watch(&mut self, target: impl Into<AnyActorRef>) {
         let target = target.into();
         let uid = target.path().uid();
-        if uid == self.path().uid() || self.watching.contains_key(&uid) {
+        if uid == self.path().uid() || self.is_watching(uid) {
             return;
         }
-        self.watching.insert(uid, target.clone());
+        self.extra().watching.insert(uid, target.clone());
         if let Err(reason) = target.add_watcher(Watcher::Actor(self.erased())) {
             // Already dead: the notification comes from ourselves, at once.
             let terminated = Terminated::new(target.path().clone(), reason);
-            let _ = self.cell.mailbox.push_system(SystemMsg::Terminated(terminated));
+            let _ = self.cell.send_system(SystemMsg::Terminated(terminated));
         }
     }
 
     /// Stops watching `target`; no `Terminated` for it arrives afterwards.
     pub fn unwatch(&mut self, target: impl Into<AnyActorRef>) {
         let target = target.into();
-        if self.watching.remove(&target.path().uid()).is_some() {
+        if self.stop_watching(target.path().uid()) {
             target.unwatch_by(self.path().uid());
         }
     }
 
     /// The actor's timers: messages to itself, single or periodic, by key.
     pub fn timers(&mut self) -> &mut Timers<A::Msg> {
-        &mut self.timers
+        let cell = &self.cell;
+        self.timers.get_or_insert_with(|| Box::new(Timers::new(cell)))
     }
 
     /// Puts a message aside until [`unstash_all`](Self::unstash_all).
@@ -190,37 +206,75 @@ impl<A: Actor> Context<A> {
     /// Hands the message back when the stash holds `stash_capacity` messages
     /// (see [`SystemConfig`](crate::SystemConfig)).
     pub fn stash(&mut self, msg: A::Msg) -> Result<(), StashError<A::Msg>> {
-        if self.stash.len() >= self.system().config().stash_capacity {
+        if self.stash_len() >= self.system().config().stash_capacity {
             return Err(StashError(msg));
         }
-        self.stash.push_back(msg);
+        self.extra().stash.push_back(msg);
         Ok(())
     }
 
     /// Puts every stashed message back in front of the mailbox, in the order
-    /// stashed, once the current handler returns.
+    /// stashed; they are handled once the current handler returns, before
+    /// anything else in the mailbox.
     pub fn unstash_all(&mut self) {
-        self.unstash = !self.stash.is_empty();
+        if let Some(extra) = self.extra.as_mut() {
+            while let Some(msg) = extra.stash.pop_back() {
+                extra.replay.push_front(msg);
+            }
+        }
     }
 
     /// How many messages are stashed.
     pub fn stash_len(&self) -> usize {
-        self.stash.len()
+        self.extra.as_ref().map_or(0, |e| e.stash.len())
     }
 
-    /// Moves the stash to the front of `replay` if `unstash_all` was called.
-    pub(crate) fn after_handler(&mut self, replay: &mut VecDeque<A::Msg>) {
-        if std::mem::take(&mut self.unstash) {
-            for msg in self.stash.drain(..).rev() {
-                replay.push_front(msg);
-            }
+    // ---- for the runner ----
+
+    /// The next unstashed message to handle.
+    #[inline]
+    pub(crate) fn next_replay(&mut self) -> Option<A::Msg> {
+        self.extra.as_mut()?.replay.pop_front()
+    }
+
+    /// The message for a timer firing, or `None` if the timer is gone.
+    pub(crate) fn fire_timer(&mut self, id: u64) -> Option<A::Msg> {
+        self.timers.as_mut()?.fire(id)
+    }
+
+    pub(crate) fn cancel_timers(&mut self) {
+        if let Some(timers) = self.timers.as_mut() {
+            timers.cancel_all();
+        }
+    }
+
+    pub(crate) fn is_watching(&self, uid: u64) -> bool {
+        self.extra.as_ref().is_some_and(|e| e.watching.contains_key(&uid))
+    }
+
+    /// Forgets a watch; whether it was there.
+    pub(crate) fn stop_watching(&mut self, uid: u64) -> bool {
+        self.extra.as_mut().is_some_and(|e| e.watching.remove(&uid).is_some())
+    }
+
+    /// Everything the actor still holds when it stops: the messages it
+    /// stashed or had unstashed, and the actors it watches.
+    pub(crate) fn take_leftovers(&mut self) -> (Vec<A::Msg>, Vec<AnyActorRef>) {
+        match self.extra.take() {
+            Some(extra) => (
+                extra.replay.into_iter().chain(extra.stash).collect(),
+                extra.watching.into_values().collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
         }
     }
 }
 
 impl<A: Actor> fmt::Debug for Context<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("path", self.path()).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("path", self.path())
+            .finish_non_exhaustive()
     }
 }
 

@@ -118,7 +118,11 @@ impl fmt::Debug for DeadLetter {
 
 impl fmt::Display for DeadLetter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "message of type {} to {} was not delivered: {}", self.message_type, self.recipient, self.reason)
+        write!(
+            f,
+            "message of type {} to {} was not delivered: {}",
+            self.message_type, self.recipient, self.reason
+        )
     }
 }
 
@@ -203,7 +207,9 @@ impl DeadLetterOffice {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum LogDecision {
     /// Log; `suppressed` lines were skipped since the last one logged.
-    Log { suppressed: u64 },
+    Log {
+        suppressed: u64,
+    },
     Skip,
 }
 
@@ -260,7 +266,10 @@ mod tests {
         assert_eq!(limiter.admit(t0), LogDecision::Log { suppressed: 0 });
         assert_eq!(limiter.admit(t0), LogDecision::Skip);
         assert_eq!(limiter.admit(t0 + Duration::from_millis(500)), LogDecision::Skip);
-        assert_eq!(limiter.admit(t0 + Duration::from_secs(1)), LogDecision::Log { suppressed: 2 });
+        assert_eq!(
+            limiter.admit(t0 + Duration::from_secs(1)),
+            LogDecision::Log { suppressed: 2 }
+        );
     }
 
     #[test]

@@ -103,7 +103,10 @@ impl EventStream {
                 subscribers: AtomicUsize::new(0),
             })
         });
-        topic.clone().downcast::<Topic<E>>().expect("topics are keyed by their event type")
+        topic
+            .clone()
+            .downcast::<Topic<E>>()
+            .expect("topics are keyed by their event type")
     }
 
     /// Publishes `event` to every current subscriber of `E`; returns how many received it.

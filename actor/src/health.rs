@@ -153,9 +153,9 @@ impl ActorSystem {
             }
             pending.extend(lock(&core.children).snapshot());
         }
-        depths.sort_by(|a, b| b.depth.cmp(&a.depth));
+        depths.sort_by_key(|d| std::cmp::Reverse(d.depth));
         depths.truncate(config.health_top_mailboxes);
-        stuck.sort_by(|a, b| b.busy_ms.cmp(&a.busy_ms));
+        stuck.sort_by_key(|s| std::cmp::Reverse(s.busy_ms));
 
         let readiness = self.run_readiness_checks().await;
         let status = if self.is_terminated() || readiness.iter().any(|r| !r.ready) {

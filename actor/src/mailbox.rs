@@ -30,7 +30,7 @@ use tokio::task::coop;
 
 use crate::chunk_queue::{share_spare, ChunkQueue, Spare};
 use crate::spin::SpinLock;
-use crate::system_msg::SystemMsg;
+use crate::system_msg::{SystemMsg, SystemQueue};
 
 /// What a bounded mailbox does when a message arrives and it is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,23 +129,18 @@ pub(crate) enum Rejected<M> {
     Closed(Envelope<M>),
 }
 
-/// A message was queued, but the actor closed its mailbox at the same
-/// moment: the sender must drain what is left into dead letters
-/// ([`Mailbox::drain_user`]), since the actor may already have finished its own drain.
-pub(crate) struct RacedWithClose;
-
+/// What senders touch: the lock, the queue, the waker. The fields the
+/// actor writes per message are kept apart, in [`ConsumerSide`].
 pub(crate) struct Mailbox<M> {
-    /// What senders touch: the lock, the queue, the waker.
     inner: SpinLock<Inner<M>>,
     bound: Option<Box<Bound>>,
     shared: Option<Arc<SharedQueue<M>>>,
-    /// What the actor writes per message, on a cache line of its own so
-    /// that senders' lock and the actor's bookkeeping never share one.
-    pub(crate) hot: ConsumerSide,
 }
 
-/// Per-message state written by the actor's own task.
-#[repr(align(64))]
+/// Per-message state written by the actor's own task. It must not share a
+/// cache line with the [`Mailbox`]'s lock, or every message would pull the
+/// lock's line away from the senders; the cell places it after its cold fields.
+#[derive(Default)]
 pub(crate) struct ConsumerSide {
     /// Set while `inner.system` is non-empty; lets the consumer notice system
     /// messages without taking the lock between user messages.
@@ -159,7 +154,7 @@ pub(crate) struct ConsumerSide {
 struct Inner<M> {
     user: ChunkQueue<Envelope<M>>,
     spare: Spare<Envelope<M>>,
-    system: VecDeque<SystemMsg>,
+    system: SystemQueue,
     waker: Option<Waker>,
     closed: bool,
 }
@@ -186,17 +181,12 @@ impl<M> Mailbox<M> {
             inner: SpinLock::new(Inner {
                 user: ChunkQueue::new(),
                 spare: Vec::new(),
-                system: VecDeque::new(),
+                system: SystemQueue::default(),
                 waker: None,
                 closed: false,
             }),
             bound,
             shared,
-            hot: ConsumerSide {
-                system_pending: AtomicBool::new(false),
-                batch_len: AtomicUsize::new(0),
-                busy_since: AtomicU64::new(0),
-            },
         }
     }
 
@@ -204,7 +194,7 @@ impl<M> Mailbox<M> {
         self.bound.as_ref().map(|b| b.policy)
     }
 
-    pub(crate) fn push(&self, env: Envelope<M>) -> Result<Result<(), RacedWithClose>, Rejected<M>> {
+    pub(crate) fn push(&self, env: Envelope<M>) -> Result<(), Rejected<M>> {
         if let Some(bound) = &self.bound {
             match bound.permits.try_acquire() {
                 Ok(permit) => permit.forget(),
@@ -215,7 +205,7 @@ impl<M> Mailbox<M> {
         self.enqueue(env)
     }
 
-    pub(crate) async fn push_wait(&self, env: Envelope<M>) -> Result<Result<(), RacedWithClose>, Rejected<M>> {
+    pub(crate) async fn push_wait(&self, env: Envelope<M>) -> Result<(), Rejected<M>> {
         if let Some(bound) = &self.bound {
             match bound.permits.acquire().await {
                 Ok(permit) => permit.forget(),
@@ -225,7 +215,7 @@ impl<M> Mailbox<M> {
         self.enqueue(env)
     }
 
-    pub(crate) fn enqueue(&self, env: Envelope<M>) -> Result<Result<(), RacedWithClose>, Rejected<M>> {
+    pub(crate) fn enqueue(&self, env: Envelope<M>) -> Result<(), Rejected<M>> {
         let mut inner = self.inner.lock();
         if inner.closed {
             return Err(Rejected::Closed(env));
@@ -237,16 +227,16 @@ impl<M> Mailbox<M> {
         if let Some(waker) = waker {
             waker.wake();
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
-    pub(crate) fn push_system(&self, msg: SystemMsg) -> Result<(), SystemMsg> {
+    pub(crate) fn push_system(&self, hot: &ConsumerSide, msg: SystemMsg) -> Result<(), SystemMsg> {
         let mut inner = self.inner.lock();
         if inner.closed {
             return Err(msg);
         }
         inner.system.push_back(msg);
-        self.hot.system_pending.store(true, Ordering::Release);
+        hot.system_pending.store(true, Ordering::Release);
         let waker = inner.waker.take();
         drop(inner);
         if let Some(waker) = waker {
@@ -258,12 +248,12 @@ impl<M> Mailbox<M> {
     /// The next user message the actor already took out of the mailbox,
     /// unless a system message is waiting: the actor's fast path, no locking.
     #[inline]
-    pub(crate) fn next_taken(&self, batch: &mut Batch<M>) -> Option<Envelope<M>> {
-        if self.hot.system_pending.load(Ordering::Acquire) {
+    pub(crate) fn next_taken(&self, hot: &ConsumerSide, batch: &mut Batch<M>) -> Option<Envelope<M>> {
+        if hot.system_pending.load(Ordering::Acquire) {
             return None;
         }
         let env = batch.queue.pop_front(&mut batch.spare)?;
-        self.taken(&env, batch.queue.len());
+        self.taken(hot, &env, batch.queue.len());
         Some(env)
     }
 
@@ -275,6 +265,7 @@ impl<M> Mailbox<M> {
     /// Called only by the actor's own task.
     pub(crate) fn poll_next(
         &self,
+        hot: &ConsumerSide,
         cx: &mut Context<'_>,
         batch: &mut Batch<M>,
         accept_user: bool,
@@ -284,7 +275,7 @@ impl<M> Mailbox<M> {
         let mut inner = self.inner.lock();
         if let Some(msg) = inner.system.pop_front() {
             if inner.system.is_empty() {
-                self.hot.system_pending.store(false, Ordering::Release);
+                hot.system_pending.store(false, Ordering::Release);
             }
             coop.made_progress();
             return Poll::Ready(Next::System(msg));
@@ -300,7 +291,7 @@ impl<M> Mailbox<M> {
         }
         if let Some(env) = batch.queue.pop_front(&mut batch.spare) {
             drop(inner);
-            self.taken(&env, batch.queue.len());
+            self.taken(hot, &env, batch.queue.len());
             coop.made_progress();
             return Poll::Ready(Next::User(env));
         }
@@ -315,28 +306,28 @@ impl<M> Mailbox<M> {
         Poll::Pending
     }
 
-    fn taken(&self, env: &Envelope<M>, remaining: usize) {
-        self.hot.batch_len.store(remaining, Ordering::Relaxed);
+    fn taken(&self, hot: &ConsumerSide, env: &Envelope<M>, remaining: usize) {
+        hot.batch_len.store(remaining, Ordering::Relaxed);
         if let (Some(bound), Envelope::User(_)) = (&self.bound, env) {
             bound.permits.add_permits(1);
         }
     }
 
-    pub(crate) fn depth(&self) -> usize {
-        self.inner.lock().user.len() + self.hot.batch_len.load(Ordering::Relaxed)
+    pub(crate) fn depth(&self, hot: &ConsumerSide) -> usize {
+        self.inner.lock().user.len() + hot.batch_len.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn close(&self) -> VecDeque<SystemMsg> {
+    pub(crate) fn close(&self, hot: &ConsumerSide) -> impl Iterator<Item = SystemMsg> {
         let mut inner = self.inner.lock();
         inner.closed = true;
-        self.hot.system_pending.store(false, Ordering::Release);
+        hot.system_pending.store(false, Ordering::Release);
         inner.waker = None;
-        let system = std::mem::take(&mut inner.system);
+        let mut system = std::mem::take(&mut inner.system);
         drop(inner);
         if let Some(bound) = &self.bound {
             bound.permits.close();
         }
-        system
+        system.drain()
     }
 
     /// Takes every user message still queued.
@@ -407,7 +398,11 @@ impl<M> SharedQueue<M> {
         match inner.queue.pop_front() {
             Some(env) => {
                 // More work and more idle routees: pass the wake-up on.
-                let next = if inner.queue.is_empty() { None } else { inner.waiters.pop() };
+                let next = if inner.queue.is_empty() {
+                    None
+                } else {
+                    inner.waiters.pop()
+                };
                 drop(inner);
                 if let Some((_, waker)) = next {
                     waker.wake();
@@ -426,7 +421,11 @@ impl<M> SharedQueue<M> {
     pub(crate) fn leave(&self, id: u64) {
         let mut inner = lock(&self.inner);
         inner.waiters.retain(|(waiter, _)| *waiter != id);
-        let next = if inner.queue.is_empty() { None } else { inner.waiters.pop() };
+        let next = if inner.queue.is_empty() {
+            None
+        } else {
+            inner.waiters.pop()
+        };
         drop(inner);
         if let Some((_, waker)) = next {
             waker.wake();

@@ -311,7 +311,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "http://a@b:1/user", "compaktor://a/user", "compaktor://a@b/user", "compaktor://a@b:x/user"] {
+        for bad in [
+            "",
+            "http://a@b:1/user",
+            "compaktor://a/user",
+            "compaktor://a@b/user",
+            "compaktor://a@b:x/user",
+        ] {
             assert!(bad.parse::<ActorPath>().is_err(), "{bad} should not parse");
         }
     }

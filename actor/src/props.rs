@@ -6,6 +6,9 @@ use std::sync::Arc;
 use crate::actor::Actor;
 use crate::mailbox::{MailboxConfig, SharedQueue};
 
+/// Builds a fresh actor instance.
+pub(crate) type Factory<A> = Arc<dyn Fn() -> A + Send + Sync>;
+
 /// Where an actor's task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -44,7 +47,7 @@ pub enum Dispatcher {
 /// # let _ = props;
 /// ```
 pub struct Props<A: Actor> {
-    factory: Arc<dyn Fn() -> A + Send + Sync>,
+    factory: Factory<A>,
     pub(crate) mailbox: Option<MailboxConfig>,
     pub(crate) dispatcher: Dispatcher,
     pub(crate) shared: Option<Arc<SharedQueue<A::Msg>>>,
@@ -83,8 +86,9 @@ impl<A: Actor> Props<A> {
         self
     }
 
-    pub(crate) fn build(&self) -> A {
-        (self.factory)()
+    /// What the actor's task keeps: the factory, for restarts.
+    pub(crate) fn into_factory(self) -> Factory<A> {
+        self.factory
     }
 }
 

@@ -89,7 +89,9 @@ impl<R> ReplyTo<R> {
 impl<R> Clone for ReplyTo<R> {
     fn clone(&self) -> Self {
         self.slot.senders.fetch_add(1, Ordering::Relaxed);
-        ReplyTo { slot: self.slot.clone() }
+        ReplyTo {
+            slot: self.slot.clone(),
+        }
     }
 }
 

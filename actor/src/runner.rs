@@ -17,13 +17,20 @@
 //!
 //! Only `Running` takes user messages. System messages are taken in every
 //! phase, before any user message.
+//!
+//! The task's size is every idle actor's memory cost, so the rare paths
+//! (start, restart, signals, stop) run as boxed futures, and the bookkeeping
+//! most actors never need is allocated on first use.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
+
+use pin_project_lite::pin_project;
 use std::time::Duration;
 
 use crate::actor::Actor;
@@ -32,7 +39,8 @@ use crate::context::Context;
 use crate::dead_letter::DeadLetterReason;
 use crate::event_stream::LifecycleEvent;
 use crate::mailbox::{lock, Batch, Envelope, Next};
-use crate::props::Props;
+use crate::path::ActorPath;
+use crate::props::{Factory, Props};
 use crate::rng;
 use crate::supervision::{
     ActorError, Directive, Failure, FailurePhase, Panicked, RestartDecision, RestartStats, Scope,
@@ -50,50 +58,70 @@ enum Phase {
 
 struct Runner<A: Actor> {
     cell: Arc<Cell<A::Msg>>,
-    props: Props<A>,
+    factory: Factory<A>,
     ctx: Context<A>,
     actor: Option<A>,
     phase: Phase,
     /// User messages taken from the mailbox, not yet handled.
     batch: Batch<A::Msg>,
-    /// Unstashed messages, handled before the mailbox's.
-    replay: VecDeque<A::Msg>,
+    supervision: Option<Box<Supervision>>,
+}
+
+/// What an actor keeps once it is watched, supervises, or gets signals.
+#[derive(Default)]
+struct Supervision {
     watchers: Vec<Watcher>,
     child_stats: HashMap<u64, RestartStats>,
-    /// Terminated signals that arrived while not running.
+    /// `Terminated` signals that arrived while the actor was not running.
     pending_signals: VecDeque<Terminated>,
+    /// The child whose failure this actor escalated: it is resumed with us.
+    escalated: Option<Arc<dyn ErasedCell>>,
 }
 
 pub(crate) async fn run<A: Actor>(cell: Arc<Cell<A::Msg>>, props: Props<A>) {
-    let ctx = Context::new(cell.clone());
     let mut runner = Runner {
+        ctx: Context::new(cell.clone()),
         cell,
-        props,
-        ctx,
+        factory: props.into_factory(),
         actor: None,
         phase: Phase::Running,
         batch: Batch::new(),
-        replay: VecDeque::new(),
-        watchers: Vec::new(),
-        child_stats: HashMap::new(),
-        pending_signals: VecDeque::new(),
+        supervision: None,
     };
-    runner.start().await;
+    Box::pin(runner.start()).await;
     runner.run().await;
 }
 
-/// Runs a hook, turning a panic into an error.
-async fn guarded<F, T>(hook: F) -> Result<T, ActorError>
-where
-    F: Future<Output = T>,
-{
-    let mut hook = std::pin::pin!(hook);
-    poll_fn(|cx| match std::panic::catch_unwind(AssertUnwindSafe(|| hook.as_mut().poll(cx))) {
-        Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
-        Ok(Poll::Pending) => Poll::Pending,
-        Err(payload) => Poll::Ready(Err(Box::new(Panicked::from_payload(payload)) as ActorError)),
-    })
-    .await
+pin_project! {
+    /// Runs a hook, turning a panic into an error. No bigger than the hook.
+    struct Guarded<F> {
+        #[pin]
+        hook: F,
+    }
+}
+
+fn guarded<F: Future>(hook: F) -> Guarded<F> {
+    Guarded { hook }
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = Result<F::Output, ActorError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let hook = self.project().hook;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| hook.poll(cx))) {
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(Box::new(Panicked::from_payload(payload)) as ActorError)),
+        }
+    }
+}
+
+/// Slow work a system message leaves for the loop, run as a boxed future.
+enum FollowUp {
+    DeliverSignals,
+    Restart(Failure),
+    CompleteRestart(Failure),
 }
 
 fn flatten(result: Result<Result<(), ActorError>, ActorError>) -> Result<(), ActorError> {
@@ -105,12 +133,20 @@ impl<A: Actor> Runner<A> {
         self.cell.core.path.uid()
     }
 
+    fn path(&self) -> &ActorPath {
+        &self.cell.core.path
+    }
+
     fn erased(&self) -> Arc<dyn ErasedCell> {
         self.cell.clone()
     }
 
+    fn supervision(&mut self) -> &mut Supervision {
+        self.supervision.get_or_insert_with(Default::default)
+    }
+
     fn construct(&self) -> Result<A, ActorError> {
-        std::panic::catch_unwind(AssertUnwindSafe(|| self.props.build()))
+        std::panic::catch_unwind(AssertUnwindSafe(|| (self.factory)()))
             .map_err(|payload| Box::new(Panicked::from_payload(payload)) as ActorError)
     }
 
@@ -120,10 +156,7 @@ impl<A: Actor> Runner<A> {
             Err(error) => return self.fail(FailurePhase::Start, error),
         };
         match flatten(guarded(actor.pre_start(&mut self.ctx)).await) {
-            Ok(()) => {
-                self.ctx.after_handler(&mut self.replay);
-                self.publish(|path| LifecycleEvent::Started(path));
-            }
+            Ok(()) => self.publish(LifecycleEvent::Started),
             Err(error) => self.fail(FailurePhase::Start, error),
         }
     }
@@ -133,114 +166,146 @@ impl<A: Actor> Runner<A> {
         loop {
             if let Phase::Done(reason) = &self.phase {
                 let reason = reason.clone();
-                return self.finish(reason).await;
+                return Box::pin(self.finish(reason)).await;
             }
-            if matches!(self.phase, Phase::Running) {
-                self.run_taken().await;
+            // The fast path: unstashed messages and the batch already taken
+            // from the mailbox, until a system message arrives. Charges the
+            // coop budget every few messages so a busy actor still lets the
+            // others on its worker run.
+            let mut handled = 0u32;
+            while matches!(self.phase, Phase::Running) {
+                let Some(msg) = self.next_taken() else { break };
+                self.on_message(msg).await;
+                handled = handled.wrapping_add(1);
+                if handled % 16 == 0 {
+                    tokio::task::coop::consume_budget().await;
+                }
             }
             let accept_user = matches!(self.phase, Phase::Running);
-            let next = poll_fn(|cx| self.cell.mailbox.poll_next(cx, &mut self.batch, accept_user, uid)).await;
+            let next = poll_fn(|cx| {
+                self.cell
+                    .mailbox
+                    .poll_next(&self.cell.hot, cx, &mut self.batch, accept_user, uid)
+            })
+            .await;
             match next {
-                Next::User(env) => self.on_user(env).await,
-                Next::System(msg) => self.on_system(msg).await,
+                Next::User(env) => {
+                    if let Some(msg) = self.resolve(env) {
+                        self.on_message(msg).await;
+                    }
+                }
+                Next::System(msg) => {
+                    if let Some(follow_up) = self.on_system(msg) {
+                        Box::pin(self.follow_up(follow_up)).await;
+                    }
+                }
             }
         }
     }
 
-    /// The fast path: handles unstashed messages and the batch already taken
-    /// from the mailbox until it is empty, a system message arrives, or the
-    /// actor stops running. Charges the task's coop budget every few
-    /// messages, so a busy actor still lets others on its worker run.
-    async fn run_taken(&mut self) {
-        let mut handled = 0u32;
+    /// The next message already out of the mailbox: unstashed ones first.
+    #[inline]
+    fn next_taken(&mut self) -> Option<A::Msg> {
         loop {
-            if let Some(msg) = self.replay.pop_front() {
-                self.on_message(msg).await;
-            } else if let Some(env) = self.cell.mailbox.next_taken(&mut self.batch) {
-                self.on_user(env).await;
-            } else {
-                return;
+            if let Some(msg) = self.ctx.next_replay() {
+                return Some(msg);
             }
-            if !matches!(self.phase, Phase::Running) {
-                return;
-            }
-            handled = handled.wrapping_add(1);
-            if handled % 16 == 0 {
-                tokio::task::coop::consume_budget().await;
+            let env = self.cell.mailbox.next_taken(&self.cell.hot, &mut self.batch)?;
+            if let Some(msg) = self.resolve(env) {
+                return Some(msg);
             }
         }
     }
 
-    async fn on_user(&mut self, env: Envelope<A::Msg>) {
-        let msg = match env {
-            Envelope::User(msg) => msg,
-            Envelope::Timer(id) => match self.ctx.timers.fire(id) {
-                Some(msg) => msg,
-                None => return,
-            },
-        };
-        self.on_message(msg).await;
+    /// The message an envelope carries; `None` for a cancelled timer.
+    #[inline]
+    fn resolve(&mut self, env: Envelope<A::Msg>) -> Option<A::Msg> {
+        match env {
+            Envelope::User(msg) => Some(msg),
+            Envelope::Timer(id) => self.ctx.fire_timer(id),
+        }
     }
 
     async fn on_message(&mut self, msg: A::Msg) {
         let Some(actor) = self.actor.as_mut() else {
             return;
         };
-        let busy = &self.cell.mailbox.hot.busy_since;
+        let busy = &self.cell.hot.busy_since;
         busy.store(self.cell.core.system.clock_ticks(), Ordering::Relaxed);
         let result = guarded(actor.handle(msg, &mut self.ctx)).await;
         busy.store(0, Ordering::Relaxed);
-        self.ctx.after_handler(&mut self.replay);
         if let Err(error) = flatten(result) {
             self.fail(FailurePhase::Message, error);
         }
     }
 
-    async fn on_system(&mut self, msg: SystemMsg) {
+    /// Handles a system message; what needs to await is handed back.
+    fn on_system(&mut self, msg: SystemMsg) -> Option<FollowUp> {
         match msg {
             SystemMsg::Stop { failure } => self.begin_stop(failure.map_or(StopReason::Stopped, StopReason::Failed)),
             SystemMsg::Watch(watcher) => self.add_watcher(watcher),
-            SystemMsg::Unwatch { watcher } => self.watchers.retain(|w| w.id() != watcher),
+            SystemMsg::Unwatch { watcher } => {
+                if let Some(s) = self.supervision.as_mut() {
+                    s.watchers.retain(|w| w.id() != watcher);
+                }
+            }
             SystemMsg::Terminated(terminated) => {
-                if self.ctx.watching.remove(&terminated.actor().uid()).is_some() {
-                    self.pending_signals.push_back(terminated);
-                    self.deliver_signals().await;
+                if self.ctx.stop_watching(terminated.actor().uid()) {
+                    self.supervision().pending_signals.push_back(terminated);
+                    return Some(FollowUp::DeliverSignals);
                 }
             }
             SystemMsg::ChildFailed { child, failure } => self.supervise(child, failure),
             SystemMsg::ChildTerminated { child } => {
                 lock(&self.cell.core.children).remove(&child);
-                self.child_stats.remove(&child.core().path.uid());
-                self.children_gone().await;
+                if let Some(s) = self.supervision.as_mut() {
+                    s.child_stats.remove(&child.core().path.uid());
+                }
+                if self.children_gone() {
+                    return self.take_restart().map(FollowUp::CompleteRestart);
+                }
             }
             SystemMsg::Resume => {
                 if matches!(self.phase, Phase::Suspended) {
                     self.phase = Phase::Running;
-                    self.deliver_signals().await;
+                    if let Some(child) = self.supervision.as_mut().and_then(|s| s.escalated.take()) {
+                        let _ = child.send_system(SystemMsg::Resume);
+                    }
+                    return Some(FollowUp::DeliverSignals);
                 }
             }
             SystemMsg::Restart { cause } => {
                 if matches!(self.phase, Phase::Running | Phase::Suspended) {
-                    self.begin_restart(cause).await;
+                    return Some(FollowUp::Restart(cause));
                 }
             }
+        }
+        None
+    }
+
+    async fn follow_up(&mut self, follow_up: FollowUp) {
+        match follow_up {
+            FollowUp::DeliverSignals => self.deliver_signals().await,
+            FollowUp::Restart(cause) => self.begin_restart(cause).await,
+            FollowUp::CompleteRestart(cause) => self.complete_restart(cause).await,
         }
     }
 
     fn add_watcher(&mut self, watcher: Watcher) {
-        if !self.watchers.iter().any(|w| w.id() == watcher.id()) {
-            self.watchers.push(watcher);
+        let watchers = &mut self.supervision().watchers;
+        if !watchers.iter().any(|w| w.id() == watcher.id()) {
+            watchers.push(watcher);
         }
     }
 
     /// Hands queued `Terminated` signals to the actor while it is running.
     async fn deliver_signals(&mut self) {
         while matches!(self.phase, Phase::Running) {
-            let (Some(terminated), Some(actor)) = (self.pending_signals.pop_front(), self.actor.as_mut()) else {
+            let Some(terminated) = self.supervision.as_mut().and_then(|s| s.pending_signals.pop_front()) else {
                 return;
             };
+            let Some(actor) = self.actor.as_mut() else { return };
             let result = guarded(actor.on_terminated(terminated, &mut self.ctx)).await;
-            self.ctx.after_handler(&mut self.replay);
             if let Err(error) = flatten(result) {
                 self.fail(FailurePhase::Signal, error);
             }
@@ -249,8 +314,8 @@ impl<A: Actor> Runner<A> {
 
     /// Suspends the actor and reports the failure to its parent.
     fn fail(&mut self, phase: FailurePhase, error: ActorError) {
-        let failure = Failure::new(self.cell.core.path.clone(), phase, error);
-        tracing::error!(actor = %self.cell.core.path, error = %failure.error(), %phase, "actor failed");
+        let failure = Failure::new(self.path().clone(), phase, error);
+        tracing::error!(actor = %self.path(), error = %failure.error(), %phase, "actor failed");
         self.publish(|_| LifecycleEvent::Failed(failure.clone()));
         self.phase = Phase::Suspended;
         let reported = match &self.cell.core.parent {
@@ -271,8 +336,7 @@ impl<A: Actor> Runner<A> {
 
     fn supervise(&mut self, child: Arc<dyn ErasedCell>, failure: Failure) {
         let Some(actor) = self.actor.as_ref() else { return };
-        if !matches!(self.phase, Phase::Running | Phase::Suspended)
-            || !lock(&self.cell.core.children).contains(&child)
+        if !matches!(self.phase, Phase::Running | Phase::Suspended) || !lock(&self.cell.core.children).contains(&child)
         {
             // Stopping or restarting: the child is being stopped anyway.
             return;
@@ -296,10 +360,17 @@ impl<A: Actor> Runner<A> {
                 let _ = child.send_system(SystemMsg::Resume);
             }
             Directive::Stop => stop_all(&failure),
-            Directive::Escalate => self.fail(FailurePhase::Escalated, Box::new(failure)),
+            Directive::Escalate => {
+                self.supervision().escalated = Some(child);
+                self.fail(FailurePhase::Escalated, Box::new(failure));
+            }
             Directive::Restart => {
                 let now = tokio::time::Instant::now().into_std();
-                let stats = self.child_stats.entry(child.core().path.uid()).or_default();
+                let stats = self
+                    .supervision()
+                    .child_stats
+                    .entry(child.core().path.uid())
+                    .or_default();
                 match stats.request(now, &strategy, rng::next_f64()) {
                     RestartDecision::GiveUp => {
                         tracing::warn!(child = %child.core().path, "restart limit reached, stopping");
@@ -326,50 +397,65 @@ impl<A: Actor> Runner<A> {
         });
     }
 
+    /// Stops the children first; the actor is done once the last one has gone.
     fn begin_stop(&mut self, reason: StopReason) {
         if matches!(self.phase, Phase::Stopping(_) | Phase::Done(_)) {
             return;
         }
-        self.ctx.timers.cancel_all();
+        self.ctx.cancel_timers();
         let children = lock(&self.cell.core.children).close();
         for child in &children {
             let _ = child.send_system(SystemMsg::Stop { failure: None });
         }
-        self.phase = if children.is_empty() {
-            Phase::Done(reason)
-        } else {
-            Phase::Stopping(reason)
-        };
+        self.phase = Phase::Stopping(reason);
+        self.children_gone();
     }
 
     async fn begin_restart(&mut self, cause: Failure) {
         if let Some(mut old) = self.actor.take() {
             if let Err(error) = guarded(old.pre_restart(&cause, &mut self.ctx)).await {
-                tracing::error!(actor = %self.cell.core.path, %error, "pre_restart panicked");
+                tracing::error!(actor = %self.path(), %error, "pre_restart panicked");
             }
         }
-        self.ctx.timers.cancel_all();
+        self.ctx.cancel_timers();
         // Stashed messages go back to the front of the mailbox for the new instance.
         self.ctx.unstash_all();
-        self.ctx.after_handler(&mut self.replay);
+        if let Some(s) = self.supervision.as_mut() {
+            s.escalated = None;
+        }
         let children = lock(&self.cell.core.children).snapshot();
         for child in &children {
             let _ = child.send_system(SystemMsg::Stop { failure: None });
         }
         self.phase = Phase::Restarting(cause);
-        self.children_gone().await;
+        if self.children_gone() {
+            if let Some(cause) = self.take_restart() {
+                Box::pin(self.complete_restart(cause)).await;
+            }
+        }
     }
 
-    /// Moves on from Stopping or Restarting once the last child has terminated.
-    async fn children_gone(&mut self) {
-        if !lock(&self.cell.core.children).is_empty() {
-            return;
+    /// The cause of a restart waiting for the children to go, leaving the
+    /// actor suspended until the new instance has started.
+    fn take_restart(&mut self) -> Option<Failure> {
+        if !matches!(self.phase, Phase::Restarting(_)) {
+            return None;
         }
         match std::mem::replace(&mut self.phase, Phase::Suspended) {
-            Phase::Stopping(reason) => self.phase = Phase::Done(reason),
-            Phase::Restarting(cause) => self.complete_restart(cause).await,
-            other => self.phase = other,
+            Phase::Restarting(cause) => Some(cause),
+            _ => unreachable!("checked above"),
         }
+    }
+
+    /// Whether no children are left; moves Stopping on to Done when so.
+    fn children_gone(&mut self) -> bool {
+        if !lock(&self.cell.core.children).is_empty() {
+            return false;
+        }
+        if let Phase::Stopping(reason) = &self.phase {
+            self.phase = Phase::Done(reason.clone());
+        }
+        true
     }
 
     async fn complete_restart(&mut self, cause: Failure) {
@@ -379,11 +465,10 @@ impl<A: Actor> Runner<A> {
         };
         match flatten(guarded(actor.post_restart(&cause, &mut self.ctx)).await) {
             Ok(()) => {
-                self.ctx.after_handler(&mut self.replay);
                 self.phase = Phase::Running;
                 self.cell.core.record_restart();
                 self.cell.core.system.record_restart();
-                self.publish(|path| LifecycleEvent::Restarted(path));
+                self.publish(LifecycleEvent::Restarted);
                 self.deliver_signals().await;
             }
             Err(error) => self.fail(FailurePhase::Restart, error),
@@ -394,54 +479,54 @@ impl<A: Actor> Runner<A> {
     async fn finish(&mut self, reason: StopReason) {
         if let Some(mut actor) = self.actor.take() {
             if let Err(error) = guarded(actor.post_stop(&mut self.ctx)).await {
-                tracing::error!(actor = %self.cell.core.path, %error, "post_stop panicked");
+                tracing::error!(actor = %self.path(), %error, "post_stop panicked");
             }
         }
-        self.ctx.timers.cancel_all();
+        self.ctx.cancel_timers();
         let _ = self.cell.core.stop_reason.set(reason.clone());
-        let system = self.cell.mailbox.close();
+        let system = self.cell.mailbox.close(&self.cell.hot);
         if let Some(shared) = self.cell.mailbox.shared() {
             shared.leave(self.uid());
         }
         let left = DeadLetterReason::StoppedBeforeHandled;
-        for msg in self.replay.drain(..) {
+        let (kept, watched) = self.ctx.take_leftovers();
+        for msg in kept {
             dead_letter_msg(&self.cell.core, msg, left);
         }
         for env in self.batch.drain() {
             self.cell.dead_letter(env, left);
         }
         self.cell.drain_to_dead_letters();
-        for msg in self.ctx.stash.drain(..) {
-            dead_letter_msg(&self.cell.core, msg, left);
-        }
         for msg in system {
             if let SystemMsg::Watch(watcher) = msg {
                 self.add_watcher(watcher);
             }
         }
         let me = self.uid();
-        for (_, watched) in self.ctx.watching.drain() {
-            watched.unwatch_by(me);
+        for target in watched {
+            target.unwatch_by(me);
         }
-        let core = &self.cell.core;
-        let terminated = Terminated::new(core.path.clone(), reason);
-        core.system.actor_stopped();
+        let terminated = Terminated::new(self.path().clone(), reason);
+        let system = &self.cell.core.system;
+        system.actor_stopped();
         self.publish(|_| LifecycleEvent::Stopped(terminated.clone()));
-        for watcher in self.watchers.drain(..) {
-            watcher.notify(&terminated);
+        if let Some(supervision) = self.supervision.take() {
+            for watcher in supervision.watchers {
+                watcher.notify(&terminated);
+            }
         }
         match &self.cell.core.parent {
             Some(parent) => {
                 let _ = parent.send_system(SystemMsg::ChildTerminated { child: self.erased() });
             }
-            None => self.cell.core.system.guardian_terminated(),
+            None => system.guardian_terminated(),
         }
     }
 
-    fn publish(&self, event: impl FnOnce(crate::path::ActorPath) -> LifecycleEvent) {
+    fn publish(&self, event: impl FnOnce(ActorPath) -> LifecycleEvent) {
         let topic = self.cell.core.system.lifecycle_topic();
         if topic.has_subscribers() {
-            topic.publish(event(self.cell.core.path.clone()));
+            topic.publish(event(self.path().clone()));
         }
     }
 }

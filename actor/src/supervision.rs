@@ -130,7 +130,11 @@ impl Failure {
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} failed in {}: {}", self.inner.actor, self.inner.phase, self.inner.error)
+        write!(
+            f,
+            "{} failed in {}: {}",
+            self.inner.actor, self.inner.phase, self.inner.error
+        )
     }
 }
 
@@ -366,8 +370,14 @@ mod tests {
         let t0 = Instant::now();
         let mut stats = RestartStats::default();
         assert!(matches!(stats.request(t0, &s, 0.0), RestartDecision::Restart { .. }));
-        assert!(matches!(stats.request(t0 + Duration::from_millis(10), &s, 0.0), RestartDecision::Restart { .. }));
-        assert_eq!(stats.request(t0 + Duration::from_millis(20), &s, 0.0), RestartDecision::GiveUp);
+        assert!(matches!(
+            stats.request(t0 + Duration::from_millis(10), &s, 0.0),
+            RestartDecision::Restart { .. }
+        ));
+        assert_eq!(
+            stats.request(t0 + Duration::from_millis(20), &s, 0.0),
+            RestartDecision::GiveUp
+        );
     }
 
     #[test]
@@ -376,7 +386,10 @@ mod tests {
         let t0 = Instant::now();
         let mut stats = RestartStats::default();
         assert!(matches!(stats.request(t0, &s, 0.0), RestartDecision::Restart { .. }));
-        assert_eq!(stats.request(t0 + Duration::from_millis(50), &s, 0.0), RestartDecision::GiveUp);
+        assert_eq!(
+            stats.request(t0 + Duration::from_millis(50), &s, 0.0),
+            RestartDecision::GiveUp
+        );
         let later = t0 + Duration::from_millis(500);
         assert!(matches!(stats.request(later, &s, 0.0), RestartDecision::Restart { .. }));
     }
@@ -384,7 +397,10 @@ mod tests {
     #[test]
     fn zero_max_restarts_never_restarts() {
         let s = strategy(0, 1_000);
-        assert_eq!(RestartStats::default().request(Instant::now(), &s, 0.0), RestartDecision::GiveUp);
+        assert_eq!(
+            RestartStats::default().request(Instant::now(), &s, 0.0),
+            RestartDecision::GiveUp
+        );
     }
 
     #[test]

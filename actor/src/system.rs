@@ -23,8 +23,8 @@ use crate::health::ReadinessCheck;
 use crate::mailbox::lock;
 use crate::path::{ActorPath, Address};
 use crate::props::{Dispatcher, Props};
-use crate::routing::{self, Router, RouterConfig};
 use crate::rng::splitmix64;
+use crate::routing::{self, Router, RouterConfig};
 use crate::supervision::{ActorError, SupervisorStrategy};
 use crate::system_msg::SystemMsg;
 
@@ -189,7 +189,8 @@ impl ActorSystem {
     }
 
     fn start_clock(&self) {
-        let tick = (self.inner.config.stuck_threshold / 20).clamp(Duration::from_millis(10), Duration::from_millis(250));
+        let tick =
+            (self.inner.config.stuck_threshold / 20).clamp(Duration::from_millis(10), Duration::from_millis(250));
         let weak: Weak<SystemInner> = Arc::downgrade(&self.inner);
         let mut terminated = self.inner.terminated.subscribe();
         self.inner.runtime.spawn(async move {
@@ -247,7 +248,11 @@ impl ActorSystem {
     }
 
     /// Spawns a top-level router; see [`RouterConfig`].
-    pub fn spawn_router<M: Send + 'static>(&self, name: &str, config: RouterConfig<M>) -> Result<Router<M>, SpawnError> {
+    pub fn spawn_router<M: Send + 'static>(
+        &self,
+        name: &str,
+        config: RouterConfig<M>,
+    ) -> Result<Router<M>, SpawnError> {
         let guardian = self.guardian().ok_or(SpawnError::ShuttingDown)?;
         routing::spawn_router(self, &guardian, Some(name), config).map_err(shutting_down_if_guardian_closed)
     }
@@ -279,7 +284,10 @@ impl ActorSystem {
                 Some((names, uid)) => (names, uid.parse().map_err(|_| not_found())?),
                 None => (path, 0),
             };
-            (names.split('/').filter(|n| !n.is_empty()).map(str::to_owned).collect(), uid)
+            (
+                names.split('/').filter(|n| !n.is_empty()).map(str::to_owned).collect(),
+                uid,
+            )
         };
         let mut names = names.iter();
         if names.next().map(String::as_str) != Some("user") {
@@ -384,17 +392,20 @@ impl ActorSystem {
     }
 
     /// `$a`, `$b`, ... `$ba`, ...: generated names, never valid user names.
-    pub(crate) fn anonymous_name(&self) -> String {
+    pub(crate) fn anonymous_name(&self) -> Arc<str> {
         const DIGITS: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         let mut n = self.inner.anon_counter.fetch_add(1, Ordering::Relaxed);
-        let mut name = String::from("$");
+        let mut name = [b'$'; 16];
+        let mut len = 1;
         loop {
-            name.push(DIGITS[(n % 36) as usize] as char);
+            name[len] = DIGITS[(n % 36) as usize];
+            len += 1;
             n /= 36;
             if n == 0 {
-                return name;
+                break;
             }
         }
+        std::str::from_utf8(&name[..len]).expect("ASCII").into()
     }
 
     pub(crate) fn dispatch(&self, dispatcher: Dispatcher, task: impl Future<Output = ()> + Send + 'static) {
@@ -404,8 +415,12 @@ impl ActorSystem {
             }
             Dispatcher::Blocking => {
                 let pool = self.inner.blocking.get_or_init(|| {
-                    BlockingPool::start(&self.inner.config.name, self.inner.config.blocking_threads, &self.inner.runtime)
-                        .expect("cannot start the blocking pool's threads")
+                    BlockingPool::start(
+                        &self.inner.config.name,
+                        self.inner.config.blocking_threads,
+                        &self.inner.runtime,
+                    )
+                    .expect("cannot start the blocking pool's threads")
                 });
                 pool.spawn(task);
             }

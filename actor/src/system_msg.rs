@@ -1,5 +1,6 @@
 //! Signals between the runtime's parts, carried in each mailbox's system queue.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
@@ -18,7 +19,10 @@ pub(crate) enum SystemMsg {
     /// An actor this one watches has terminated.
     Terminated(Terminated),
     /// A child failed and is suspended until it gets a directive.
-    ChildFailed { child: Arc<dyn ErasedCell>, failure: Failure },
+    ChildFailed {
+        child: Arc<dyn ErasedCell>,
+        failure: Failure,
+    },
     /// A child has terminated and left the children table.
     ChildTerminated { child: Arc<dyn ErasedCell> },
     /// Directive: continue with the same instance.
@@ -50,5 +54,36 @@ impl Watcher {
                 let _ = tx.send(terminated.clone());
             }
         }
+    }
+}
+
+/// The system messages waiting for one actor, in order, with room for one
+/// inline: most actors only ever get one (their `Stop`), and then the queue
+/// allocates nothing.
+#[derive(Default)]
+pub(crate) struct SystemQueue {
+    first: Option<SystemMsg>,
+    rest: VecDeque<SystemMsg>,
+}
+
+impl SystemQueue {
+    pub(crate) fn push_back(&mut self, msg: SystemMsg) {
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(msg);
+        } else {
+            self.rest.push_back(msg);
+        }
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<SystemMsg> {
+        self.first.take().or_else(|| self.rest.pop_front())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = SystemMsg> {
+        self.first.take().into_iter().chain(std::mem::take(&mut self.rest))
     }
 }

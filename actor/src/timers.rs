@@ -143,7 +143,12 @@ impl<M: Send + 'static> Timers<M> {
                 }
             }
         });
-        self.insert(id, Payload::Periodic(Box::new(move || msg.clone())), task.abort_handle(), queued);
+        self.insert(
+            id,
+            Payload::Periodic(Box::new(move || msg.clone())),
+            task.abort_handle(),
+            queued,
+        );
     }
 
     /// Cancels the timer with this key, if any.

@@ -224,7 +224,9 @@ impl<M: Send + 'static> fmt::Debug for RouterConfig<M> {
             Routees::Pool { size, .. } => format!("pool of {size}"),
             Routees::Group(refs) => format!("group of {}", refs.len()),
         };
-        f.debug_struct("RouterConfig").field("routees", &routees).finish_non_exhaustive()
+        f.debug_struct("RouterConfig")
+            .field("routees", &routees)
+            .finish_non_exhaustive()
     }
 }
 
@@ -282,7 +284,10 @@ impl<M: Send + 'static> Router<M> {
             return Err(RouterError::Stopped);
         }
         if self.shared.add(routee.clone()) {
-            self.shared.control_cell().tell(RouterMsg::Watch(routee)).map_err(|_| RouterError::Stopped)?;
+            self.shared
+                .control_cell()
+                .tell(RouterMsg::Watch(routee))
+                .map_err(|_| RouterError::Stopped)?;
         }
         Ok(())
     }
@@ -298,7 +303,10 @@ impl<M: Send + 'static> Router<M> {
     /// [`RouterError::NotAPool`], [`RouterError::Stopped`], or the spawn error.
     pub async fn resize(&self, size: usize) -> Result<(), RouterError> {
         let control = ActorRef::local(self.shared.control_cell().clone());
-        match control.ask(|reply| RouterMsg::Resize(size, reply), Duration::from_secs(10)).await {
+        match control
+            .ask(|reply| RouterMsg::Resize(size, reply), Duration::from_secs(10))
+            .await
+        {
             Ok(result) => result,
             Err(_) => Err(RouterError::Stopped),
         }
@@ -434,7 +442,9 @@ pub(crate) fn spawn_router<M: Send + 'static>(
         LogicSpec::Random => Logic::Random,
         LogicSpec::SmallestMailbox => Logic::SmallestMailbox,
         LogicSpec::Balancing if pool.is_none() => {
-            return Err(SpawnError::InvalidRouter("balancing needs a pool: its routees share the pool's queue"))
+            return Err(SpawnError::InvalidRouter(
+                "balancing needs a pool: its routees share the pool's queue",
+            ))
         }
         LogicSpec::Balancing => Logic::Balancing(Arc::new(SharedQueue::new())),
         LogicSpec::Broadcast => Logic::Broadcast,
@@ -444,13 +454,13 @@ pub(crate) fn spawn_router<M: Send + 'static>(
     };
     let shared = Arc::new(RouterShared::new(logic, config.clone_msg, group));
     let weak = Arc::downgrade(&shared);
-    let public = PublicRef {
+    let public = Box::new(PublicRef {
         message_type: std::any::type_name::<M>(),
         make: Box::new(move || {
             let shared = weak.upgrade().filter(|s| s.is_ready())?;
             Some(Box::new(ActorRef::router(shared)) as Box<dyn Any + Send>)
         }),
-    };
+    });
     let pool_spec = pool.clone();
     let props = {
         let shared = shared.clone();

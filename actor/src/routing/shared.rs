@@ -72,7 +72,9 @@ impl<M: Send + 'static> RouterShared<M> {
     }
 
     fn control(&self) -> &Arc<Cell<RouterMsg<M>>> {
-        self.control.get().expect("a router's control cell is set before its ref is handed out")
+        self.control
+            .get()
+            .expect("a router's control cell is set before its ref is handed out")
     }
 
     pub(crate) fn cell(&self) -> Arc<dyn ErasedCell> {
@@ -132,7 +134,9 @@ impl<M: Send + 'static> RouterShared<M> {
     }
 
     fn clone_of(&self, msg: &M) -> M {
-        (self.clone_msg.expect("broadcasting routers are built with a clone function"))(msg)
+        (self
+            .clone_msg
+            .expect("broadcasting routers are built with a clone function"))(msg)
     }
 
     fn no_routees(&self, msg: M) -> DeadLetterReason {
@@ -226,7 +230,11 @@ impl<M: Send + 'static> RouterShared<M> {
                     for k in 0..routees.len() {
                         let routee = &routees[(start + k) % routees.len()];
                         let last = k + 1 == routees.len();
-                        let this = if last { msg.take().expect("sent once") } else { self.clone_of(msg.as_ref().expect("kept")) };
+                        let this = if last {
+                            msg.take().expect("sent once")
+                        } else {
+                            self.clone_of(msg.as_ref().expect("kept"))
+                        };
                         let _ = routee.deliver(this);
                         if !last {
                             if let Ok(result) = tokio::time::timeout(*interval, &mut answer).await {
