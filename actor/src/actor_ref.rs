@@ -14,7 +14,7 @@ use crate::dead_letter::DeadLetterReason;
 use crate::error::{AskError, LookupError, SendError, TryTellError};
 use crate::mailbox::{Envelope, OverflowPolicy, Rejected};
 use crate::path::ActorPath;
-use crate::reply::{self, ReplyTo};
+use crate::reply::{self, NoAnswer, ReplyTo};
 use crate::routing::RouterShared;
 use crate::system_msg::{SystemMsg, Watcher};
 use crate::watch::{StopReason, Terminated};
@@ -263,25 +263,28 @@ where
 {
     let (reply, answer) = reply::pair();
     let env = Envelope::User(make(reply));
-    let exchange = async {
-        let pushed = match cell.mailbox.policy() {
-            Some(OverflowPolicy::WaitForRoom) => cell.mailbox.push_wait(env).await,
-            _ => cell.mailbox.push(env),
-        };
-        if let Err(reason) = cell.settle(pushed) {
-            return Err(match reason {
-                DeadLetterReason::MailboxFull => AskError::MailboxFull,
-                _ => AskError::Terminated,
-            });
-        }
-        answer.await.map_err(|_| match cell.mailbox.is_closed() {
-            true => AskError::Terminated,
-            false => AskError::NoReply,
-        })
+    let no_answer = |why| match why {
+        NoAnswer::Expired => AskError::Timeout,
+        NoAnswer::NoReply if cell.mailbox.is_closed() => AskError::Terminated,
+        NoAnswer::NoReply => AskError::NoReply,
     };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .unwrap_or(Err(AskError::Timeout))
+    let undelivered = |reason| match reason {
+        DeadLetterReason::MailboxFull => AskError::MailboxFull,
+        _ => AskError::Terminated,
+    };
+    if cell.mailbox.policy() == Some(OverflowPolicy::WaitForRoom) {
+        // Waiting for room counts against the timeout: a tokio timer covers both.
+        let exchange = async {
+            cell.settle(cell.mailbox.push_wait(env).await).map_err(undelivered)?;
+            answer.await.map_err(no_answer)
+        };
+        return tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(AskError::Timeout));
+    }
+    cell.settle(cell.mailbox.push(env)).map_err(undelivered)?;
+    cell.core.system.ask_deadlines().register(timeout, answer.expiry());
+    answer.await.map_err(no_answer)
 }
 
 /// Watches `cell` from outside any actor.

@@ -5,21 +5,20 @@
 //! state and behaviour live only in its task (see `runner`).
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::actor::Actor;
+use crate::children::Children;
 use crate::dead_letter::DeadLetterReason;
 use crate::error::SpawnError;
 use crate::mailbox::{lock, ConsumerSide, Envelope, Mailbox, Rejected};
 use crate::path::{validate_name, ActorPath};
 use crate::props::Props;
-use crate::routing::StableHasher;
 use crate::runner;
 use crate::system::ActorSystem;
 use crate::system_msg::SystemMsg;
+use crate::task::{current_sender, ActorTask};
 use crate::watch::StopReason;
 
 // `repr(C)` keeps the cold core between what senders touch (the mailbox's
@@ -38,7 +37,6 @@ pub(crate) struct CellCore {
     pub(crate) children: Mutex<Children>,
     /// Set once, before the mailbox closes, so a late watcher learns the reason.
     pub(crate) stop_reason: OnceLock<StopReason>,
-    pub(crate) restarts: AtomicU32,
     /// How refs to this actor are built when it is not reached through its
     /// own mailbox (a router's cell hands out routing refs).
     pub(crate) public: Option<Box<PublicRef>>,
@@ -52,6 +50,7 @@ pub(crate) struct PublicRef {
 /// A cell with its message type erased: what parents, watchers and look-ups hold.
 pub(crate) trait ErasedCell: Send + Sync + 'static {
     fn core(&self) -> &CellCore;
+    fn consumer(&self) -> &ConsumerSide;
     fn send_system(&self, msg: SystemMsg) -> Result<(), SystemMsg>;
     fn mailbox_depth(&self) -> usize;
     /// Clock tick at which the running handler started; 0 when idle.
@@ -63,6 +62,10 @@ pub(crate) trait ErasedCell: Send + Sync + 'static {
 impl<M: Send + 'static> ErasedCell for Cell<M> {
     fn core(&self) -> &CellCore {
         &self.core
+    }
+
+    fn consumer(&self) -> &ConsumerSide {
+        &self.hot
     }
 
     fn send_system(&self, msg: SystemMsg) -> Result<(), SystemMsg> {
@@ -151,82 +154,6 @@ pub(crate) fn dead_letter_msg<M: Send + 'static>(core: &CellCore, msg: M, reason
     core.system.dead_letters().publish(&core.path, sender, msg, reason);
 }
 
-/// The children of one actor, by name.
-/// Names are short and chosen by our own code or our users, so a fast
-/// unkeyed hash serves better here than SipHash.
-type NameHasher = BuildHasherDefault<StableHasher>;
-
-pub(crate) struct Children {
-    map: HashMap<Arc<str>, Arc<dyn ErasedCell>, NameHasher>,
-    /// No new children once the parent has begun to stop.
-    closed: bool,
-}
-
-impl Children {
-    fn new() -> Self {
-        Children {
-            map: HashMap::default(),
-            closed: false,
-        }
-    }
-
-    fn insert(&mut self, name: Arc<str>, cell: Arc<dyn ErasedCell>) -> Result<(), SpawnError> {
-        if self.closed {
-            return Err(SpawnError::ParentStopping);
-        }
-        match self.map.entry(name) {
-            std::collections::hash_map::Entry::Occupied(e) => Err(SpawnError::NameTaken(e.key().to_string())),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(cell);
-                Ok(())
-            }
-        }
-    }
-
-    pub(crate) fn remove(&mut self, cell: &Arc<dyn ErasedCell>) {
-        let name = cell.core().path.name();
-        if self.map.get(name).is_some_and(|c| same_cell(c, cell)) {
-            self.map.remove(name);
-            if self.map.capacity() > 64 && self.map.len() < self.map.capacity() / 8 {
-                self.map.shrink_to_fit();
-            }
-        }
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn ErasedCell>> {
-        self.map.get(name).cloned()
-    }
-
-    pub(crate) fn contains(&self, cell: &Arc<dyn ErasedCell>) -> bool {
-        self.map
-            .get(cell.core().path.name())
-            .is_some_and(|c| same_cell(c, cell))
-    }
-
-    pub(crate) fn snapshot(&self) -> Vec<Arc<dyn ErasedCell>> {
-        self.map.values().cloned().collect()
-    }
-
-    /// Refuses new children from now on and returns the current ones.
-    pub(crate) fn close(&mut self) -> Vec<Arc<dyn ErasedCell>> {
-        self.closed = true;
-        self.snapshot()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
-
-tokio::task_local! {
-    static CURRENT_ACTOR: ActorPath;
-}
-
-/// The path of the actor whose task is running, if any: the sender of what it tells.
-pub(crate) fn current_sender() -> Option<ActorPath> {
-    CURRENT_ACTOR.try_with(ActorPath::clone).ok()
-}
-
 /// Spawns an actor: creates its cell, registers it with its parent and
 /// starts its task on the dispatcher its props name.
 pub(crate) fn spawn<A: Actor>(
@@ -236,20 +163,21 @@ pub(crate) fn spawn<A: Actor>(
     props: Props<A>,
     public: Option<Box<PublicRef>>,
 ) -> Result<Arc<Cell<A::Msg>>, SpawnError> {
-    let name: Arc<str> = match name {
+    let mut generated = [0; 16];
+    let name = match name {
         Some(name) => {
             validate_name(name).map_err(|why| SpawnError::InvalidName {
                 name: name.to_owned(),
                 why,
             })?;
-            name.into()
+            name
         }
-        None => system.anonymous_name(),
+        None => system.anonymous_name(&mut generated),
     };
     let uid = system.next_uid();
     let path = match parent {
-        Some(parent) => parent.core().path.child(name.clone(), uid),
-        None => system.root_path().child(name.clone(), uid),
+        Some(parent) => parent.core().path.child(name, uid),
+        None => system.root_path().child(name, uid),
     };
     let mailbox = Mailbox::new(
         props.mailbox.unwrap_or(system.config().default_mailbox),
@@ -260,27 +188,19 @@ pub(crate) fn spawn<A: Actor>(
             path,
             system: system.clone(),
             parent: parent.cloned(),
-            children: Mutex::new(Children::new()),
+            children: Mutex::new(Children::default()),
             stop_reason: OnceLock::new(),
-            restarts: AtomicU32::new(0),
             public,
         },
         mailbox,
         hot: ConsumerSide::default(),
     });
     if let Some(parent) = parent {
-        lock(&parent.core().children).insert(name, cell.clone())?;
+        lock(&parent.core().children).insert(parent.consumer(), cell.clone())?;
     }
     system.actor_started();
     let dispatcher = props.dispatcher;
-    let span = tracing::debug_span!("actor", path = %cell.core.path);
-    let task = CURRENT_ACTOR.scope(cell.core.path.clone(), runner::run(cell.clone(), props));
-    system.dispatch(dispatcher, tracing::Instrument::instrument(task, span));
+    let task = ActorTask::new(cell.core.path.clone(), runner::run(cell.clone(), props));
+    system.dispatch(dispatcher, task);
     Ok(cell)
-}
-
-impl CellCore {
-    pub(crate) fn record_restart(&self) {
-        self.restarts.fetch_add(1, Ordering::Relaxed);
-    }
 }

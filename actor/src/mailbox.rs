@@ -149,6 +149,9 @@ pub(crate) struct ConsumerSide {
     batch_len: AtomicUsize,
     /// Clock tick at which the running handler started; 0 when idle.
     pub(crate) busy_since: AtomicU64,
+    /// Set, under the children lock, once the actor has begun to stop: no
+    /// new children. Kept here, in padding, rather than grow every cell.
+    pub(crate) children_closed: AtomicBool,
 }
 
 struct Inner<M> {

@@ -88,28 +88,57 @@ pub struct ActorPath {
 }
 
 enum PathNode {
-    Root(Address),
-    Child {
-        parent: ActorPath,
-        name: Arc<str>,
-        uid: u64,
-    },
+    // Boxed: one root, and every child node is as small as it can be.
+    Root(Box<Address>),
+    Child { parent: ActorPath, name: Name, uid: u64 },
+}
+
+/// The longest name kept inside the path node instead of its own allocation.
+const INLINE_NAME: usize = 22;
+
+/// An actor's name. Almost every name is short and lives inline, so a
+/// path node is a single allocation: a million actors save a million.
+enum Name {
+    Inline { len: u8, bytes: [u8; INLINE_NAME] },
+    Shared(Arc<str>),
+}
+
+impl Name {
+    fn new(name: &str) -> Self {
+        if name.len() > INLINE_NAME {
+            return Name::Shared(name.into());
+        }
+        let mut bytes = [0; INLINE_NAME];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Name::Inline {
+            len: name.len() as u8,
+            bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `&str`, so always valid UTF-8.
+            Name::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Name::Shared(name) => name,
+        }
+    }
 }
 
 impl ActorPath {
     /// The root path of a system: the parent of `/user`.
     pub fn root(address: Address) -> Self {
         ActorPath {
-            node: Arc::new(PathNode::Root(address)),
+            node: Arc::new(PathNode::Root(Box::new(address))),
         }
     }
 
     /// The path of a child of this path.
-    pub fn child(&self, name: impl Into<Arc<str>>, uid: u64) -> Self {
+    pub fn child(&self, name: &str, uid: u64) -> Self {
         ActorPath {
             node: Arc::new(PathNode::Child {
                 parent: self.clone(),
-                name: name.into(),
+                name: Name::new(name),
                 uid,
             }),
         }
@@ -130,7 +159,7 @@ impl ActorPath {
     pub fn name(&self) -> &str {
         match &*self.node {
             PathNode::Root(_) => "",
-            PathNode::Child { name, .. } => name,
+            PathNode::Child { name, .. } => name.as_str(),
         }
     }
 
@@ -155,7 +184,7 @@ impl ActorPath {
         let mut names = Vec::new();
         let mut path = self;
         while let PathNode::Child { parent, name, .. } = &*path.node {
-            names.push(&**name);
+            names.push(name.as_str());
             path = parent;
         }
         names.reverse();
@@ -248,7 +277,7 @@ impl FromStr for ActorPath {
         let elements: Vec<&str> = names.split('/').filter(|n| !n.is_empty()).collect();
         for (i, name) in elements.iter().enumerate() {
             let last = i + 1 == elements.len();
-            path = path.child(*name, if last { uid } else { 0 });
+            path = path.child(name, if last { uid } else { 0 });
         }
         Ok(path)
     }

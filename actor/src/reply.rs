@@ -4,9 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
+use crate::deadline::Expire;
 use crate::mailbox::lock;
 
 /// Where to send the answer to a request: put one in the message.
@@ -40,12 +41,19 @@ struct SlotState<R> {
     value: Option<R>,
     replied: bool,
     asker_gone: bool,
+    /// The ask's deadline passed before an answer came.
+    expired: bool,
     waker: Option<Waker>,
 }
 
-/// The reply side of a request was dropped without an answer.
-#[derive(Debug)]
-pub(crate) struct NoReply;
+/// Why a [`ReplyFuture`] resolved without an answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NoAnswer {
+    /// Every reply handle was dropped without an answer.
+    NoReply,
+    /// The deadline registered with [`ReplyFuture::expiry`] passed.
+    Expired,
+}
 
 /// Creates a connected reply handle and the future its answer resolves.
 pub(crate) fn pair<R>() -> (ReplyTo<R>, ReplyFuture<R>) {
@@ -54,6 +62,7 @@ pub(crate) fn pair<R>() -> (ReplyTo<R>, ReplyFuture<R>) {
             value: None,
             replied: false,
             asker_gone: false,
+            expired: false,
             waker: None,
         }),
         senders: AtomicUsize::new(1),
@@ -112,21 +121,48 @@ impl<R> fmt::Debug for ReplyTo<R> {
     }
 }
 
-/// Resolves to the reply, or [`NoReply`] once every [`ReplyTo`] is gone.
+/// Resolves to the reply, or to why none will come.
 pub(crate) struct ReplyFuture<R> {
     slot: Arc<Slot<R>>,
 }
 
+impl<R: Send + 'static> ReplyFuture<R> {
+    /// A handle for the system's deadline sweeper: expiring it resolves
+    /// this future with [`NoAnswer::Expired`].
+    pub(crate) fn expiry(&self) -> Weak<dyn Expire> {
+        let slot: Arc<dyn Expire> = self.slot.clone();
+        Arc::downgrade(&slot)
+    }
+}
+
+impl<R: Send> Expire for Slot<R> {
+    fn expire(&self) {
+        let mut state = lock(&self.state);
+        if state.replied {
+            return;
+        }
+        state.expired = true;
+        let waker = state.waker.take();
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 impl<R> Future for ReplyFuture<R> {
-    type Output = Result<R, NoReply>;
+    type Output = Result<R, NoAnswer>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = lock(&self.slot.state);
         if let Some(value) = state.value.take() {
             return Poll::Ready(Ok(value));
         }
+        if state.expired {
+            return Poll::Ready(Err(NoAnswer::Expired));
+        }
         if self.slot.senders.load(Ordering::Acquire) == 0 {
-            return Poll::Ready(Err(NoReply));
+            return Poll::Ready(Err(NoAnswer::NoReply));
         }
         match &state.waker {
             Some(w) if w.will_wake(cx.waker()) => {}

@@ -403,7 +403,7 @@ impl<A: Actor> Runner<A> {
             return;
         }
         self.ctx.cancel_timers();
-        let children = lock(&self.cell.core.children).close();
+        let children = lock(&self.cell.core.children).close(&self.cell.hot);
         for child in &children {
             let _ = child.send_system(SystemMsg::Stop { failure: None });
         }
@@ -466,7 +466,6 @@ impl<A: Actor> Runner<A> {
         match flatten(guarded(actor.post_restart(&cause, &mut self.ctx)).await) {
             Ok(()) => {
                 self.phase = Phase::Running;
-                self.cell.core.record_restart();
                 self.cell.core.system.record_restart();
                 self.publish(LifecycleEvent::Restarted);
                 self.deliver_signals().await;
@@ -510,6 +509,11 @@ impl<A: Actor> Runner<A> {
         let system = &self.cell.core.system;
         system.actor_stopped();
         self.publish(|_| LifecycleEvent::Stopped(terminated.clone()));
+        // Free the name before anyone hears of the termination: a watcher may
+        // spawn a successor at once. The parent still gets `ChildTerminated`.
+        if let Some(parent) = &self.cell.core.parent {
+            lock(&parent.core().children).remove(&self.erased());
+        }
         if let Some(supervision) = self.supervision.take() {
             for watcher in supervision.watchers {
                 watcher.notify(&terminated);

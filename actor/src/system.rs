@@ -17,6 +17,7 @@ use crate::cell::{self, ErasedCell};
 use crate::config::SystemConfig;
 use crate::context::Context;
 use crate::dead_letter::{DeadLetterOffice, DeadLetterStats};
+use crate::deadline::AskDeadlines;
 use crate::error::{LookupError, ShutdownError, SpawnError, SystemError};
 use crate::event_stream::{EventStream, LifecycleEvent, Topic};
 use crate::health::ReadinessCheck;
@@ -91,6 +92,7 @@ pub(crate) struct SystemInner {
     lifecycle: Arc<Topic<LifecycleEvent>>,
     clock: Clock,
     blocking: OnceLock<BlockingPool>,
+    deadlines: Arc<AskDeadlines>,
     pub(crate) readiness: Mutex<Vec<ReadinessCheck>>,
     shutting_down: AtomicBool,
     terminated: watch::Sender<bool>,
@@ -154,7 +156,7 @@ impl ActorSystem {
             address,
             uid_seed: incarnation.as_u64_pair().0,
             incarnation,
-            runtime,
+            runtime: runtime.clone(),
             guardian: Mutex::new(None),
             uid_counter: AtomicU64::new(1),
             anon_counter: AtomicU64::new(0),
@@ -165,6 +167,7 @@ impl ActorSystem {
             lifecycle,
             clock,
             blocking: OnceLock::new(),
+            deadlines: AskDeadlines::new(runtime.clone()),
             readiness: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             terminated: watch::channel(false).0,
@@ -380,6 +383,10 @@ impl ActorSystem {
         &self.inner.runtime
     }
 
+    pub(crate) fn ask_deadlines(&self) -> &Arc<AskDeadlines> {
+        &self.inner.deadlines
+    }
+
     /// A fresh uid: unique within this incarnation, unpredictable across incarnations.
     pub(crate) fn next_uid(&self) -> u64 {
         loop {
@@ -392,10 +399,10 @@ impl ActorSystem {
     }
 
     /// `$a`, `$b`, ... `$ba`, ...: generated names, never valid user names.
-    pub(crate) fn anonymous_name(&self) -> Arc<str> {
+    pub(crate) fn anonymous_name<'b>(&self, name: &'b mut [u8; 16]) -> &'b str {
         const DIGITS: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
         let mut n = self.inner.anon_counter.fetch_add(1, Ordering::Relaxed);
-        let mut name = [b'$'; 16];
+        name[0] = b'$';
         let mut len = 1;
         loop {
             name[len] = DIGITS[(n % 36) as usize];
@@ -405,7 +412,7 @@ impl ActorSystem {
                 break;
             }
         }
-        std::str::from_utf8(&name[..len]).expect("ASCII").into()
+        std::str::from_utf8(&name[..len]).expect("ASCII")
     }
 
     pub(crate) fn dispatch(&self, dispatcher: Dispatcher, task: impl Future<Output = ()> + Send + 'static) {

@@ -6,13 +6,14 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use crate::actor_ref::ActorRef;
-use crate::cell::{current_sender, dead_letter, Cell, ErasedCell};
+use crate::cell::{dead_letter, Cell, ErasedCell};
 use crate::dead_letter::DeadLetterReason;
 use crate::error::{AskError, TryTellError};
 use crate::mailbox::{Envelope, SharedQueue};
 use crate::path::ActorPath;
 use crate::reply::{self, ReplyTo};
 use crate::rng;
+use crate::task::current_sender;
 
 use super::ring::HashRing;
 use super::RouterMsg;
