@@ -19,8 +19,8 @@ use crate::watch::Terminated;
 ///
 /// **Changing behaviour** (Akka's `become`): keep the state that decides how
 /// messages are handled in an enum and `match` on it; the compiler then
-/// checks that every state handles every message. The `fsm` example (a
-/// circuit breaker) shows the pattern with timers and the stash.
+/// checks that every state handles every message. The `circuit_breaker`
+/// example shows the pattern with timers and the stash.
 ///
 /// ```
 /// use compaktor_actor::{Actor, ActorError, Context, ReplyTo};

@@ -174,6 +174,7 @@ pub(crate) fn spawn<A: Actor>(
         }
         None => system.anonymous_name(&mut generated),
     };
+    system.ensure_dispatcher(props.dispatcher)?;
     let uid = system.next_uid();
     let path = match parent {
         Some(parent) => parent.core().path.child(name, uid),

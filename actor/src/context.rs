@@ -194,6 +194,52 @@ impl<A: Actor> Context<A> {
         }
     }
 
+    /// Runs `work` beside the actor and tells the actor `to_msg(output)`
+    /// when it completes (Akka's `pipeTo`): the way to await something slow
+    /// (an ask of another actor, an HTTP call) without holding up the
+    /// mailbox. If the actor has stopped by then, the message becomes a
+    /// dead letter. The work is not cancelled when the actor stops.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use compaktor_actor::{Actor, ActorError, ActorRef, AskError, Context, ReplyTo};
+    ///
+    /// enum Msg {
+    ///     Lookup(String),
+    ///     Found(Result<u64, AskError>),
+    /// }
+    ///
+    /// struct Front {
+    ///     store: ActorRef<(String, ReplyTo<u64>)>,
+    /// }
+    ///
+    /// impl Actor for Front {
+    ///     type Msg = Msg;
+    ///     async fn handle(&mut self, msg: Msg, ctx: &mut Context<Self>) -> Result<(), ActorError> {
+    ///         match msg {
+    ///             Msg::Lookup(key) => {
+    ///                 let store = self.store.clone();
+    ///                 let asked = async move { store.ask(|r| (key, r), Duration::from_secs(1)).await };
+    ///                 ctx.pipe_to_self(asked, Msg::Found);
+    ///             }
+    ///             Msg::Found(value) => println!("found {value:?}"),
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn pipe_to_self<F, T>(&self, work: F, to_msg: impl FnOnce(T) -> A::Msg + Send + 'static)
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let myself = self.myself.clone();
+        self.system().runtime().spawn(async move {
+            let output = work.await;
+            myself.tell(to_msg(output));
+        });
+    }
+
     /// The actor's timers: messages to itself, single or periodic, by key.
     pub fn timers(&mut self) -> &mut Timers<A::Msg> {
         let cell = &self.cell;

@@ -1,23 +1,28 @@
 //! Ask deadlines: one sweeper task per system instead of a timer per ask.
 //!
-//! A tokio timer per ask costs a lock on the timer wheel to register it and
-//! another to cancel it, and almost every ask is answered long before its
-//! deadline. Asks made with the same timeout expire in the order they were
-//! made, so each timeout value gets a FIFO queue: registering pushes at the
-//! back and trims entries of finished asks from both ends, so the queue of a
-//! steady request–reply stream stays a few entries long. One task per
-//! system sleeps until the earliest deadline, expires what is due, and
-//! exits when nothing is left to watch.
+//! A tokio timer per ask costs a read of the clock and a lock on the timer
+//! wheel to register it, and another lock to cancel it, while almost every
+//! ask is answered long before its deadline. Instead the system keeps an
+//! epoch that a sweeper task advances every [`TICK`] while asks are
+//! pending. An ask records the epoch at which it expires: registering reads
+//! no clock. Asks with the same timeout expire in the order they were made,
+//! so each timeout gets a FIFO queue: registering pushes at the back and
+//! trims finished asks from both ends, so the queue of a steady
+//! request–reply stream stays a few entries long. The price is precision:
+//! an ask times out between its timeout and one tick later, as with Akka's
+//! scheduler. The sweeper exits when nothing is left to watch.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::mailbox::lock;
+
+/// How often the sweeper looks, and so how late an ask may time out.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
 
 /// Something that waits for an answer until a deadline.
 pub(crate) trait Expire: Send + Sync {
@@ -25,10 +30,10 @@ pub(crate) trait Expire: Send + Sync {
     fn expire(&self);
 }
 
-type Entry = (Instant, Weak<dyn Expire>);
+type Entry = (u64, Weak<dyn Expire>);
 
-/// The pending deadlines, one FIFO queue per timeout value. Plain data:
-/// the caller supplies the time.
+/// The pending deadlines, one FIFO queue per timeout, each entry with the
+/// epoch at which it expires. Plain data: the caller supplies the epoch.
 #[derive(Default)]
 pub(crate) struct DeadlineQueues {
     queues: BTreeMap<Duration, VecDeque<Entry>>,
@@ -38,8 +43,16 @@ fn finished(entry: &Entry) -> bool {
     entry.1.strong_count() == 0
 }
 
+/// The ticks after which an ask made during epoch `e` may expire: the
+/// epoch may be nearly over, so one more than the timeout needs.
+pub(crate) fn ticks_for(timeout: Duration) -> u64 {
+    let tick = TICK.as_nanos();
+    let ticks = timeout.as_nanos().div_ceil(tick);
+    u64::try_from(ticks).unwrap_or(u64::MAX / 2).saturating_add(1)
+}
+
 impl DeadlineQueues {
-    pub(crate) fn register(&mut self, timeout: Duration, deadline: Instant, waiter: Weak<dyn Expire>) {
+    pub(crate) fn register(&mut self, timeout: Duration, expires_at: u64, waiter: Weak<dyn Expire>) {
         let queue = self.queues.entry(timeout).or_default();
         while queue.front().is_some_and(finished) {
             queue.pop_front();
@@ -47,27 +60,26 @@ impl DeadlineQueues {
         while queue.back().is_some_and(finished) {
             queue.pop_back();
         }
-        queue.push_back((deadline, waiter));
+        queue.push_back((expires_at, waiter));
     }
 
-    /// Takes the waiters due at `now` and forgets finished ones; returns
-    /// them with the next deadline, `None` once nothing is pending.
-    pub(crate) fn take_due(&mut self, now: Instant) -> (Vec<Arc<dyn Expire>>, Option<Instant>) {
+    /// Takes the waiters due at `epoch` and forgets finished ones; returns
+    /// them, and whether anything is still pending.
+    pub(crate) fn take_due(&mut self, epoch: u64) -> (Vec<Arc<dyn Expire>>, bool) {
         let mut due = Vec::new();
-        let mut next: Option<Instant> = None;
         self.queues.retain(|_, queue| {
-            while let Some((deadline, waiter)) = queue.front() {
-                if *deadline <= now {
+            while let Some((expires_at, waiter)) = queue.front() {
+                if *expires_at <= epoch {
                     due.extend(waiter.upgrade());
                 } else if !finished(&queue[0]) {
-                    next = Some(next.map_or(*deadline, |n| n.min(*deadline)));
                     break;
                 }
                 queue.pop_front();
             }
             !queue.is_empty()
         });
-        (due, next)
+        let pending = !self.queues.is_empty();
+        (due, pending)
     }
 
     #[cfg(test)]
@@ -79,65 +91,57 @@ impl DeadlineQueues {
 /// A system's ask deadlines and the task that enforces them.
 pub(crate) struct AskDeadlines {
     state: Mutex<SweeperState>,
-    wake: Notify,
+    /// Ticks of the sweeper so far; only the sweeper advances it.
+    epoch: AtomicU64,
     runtime: Handle,
 }
 
 struct SweeperState {
     queues: DeadlineQueues,
-    /// When the sweeper looks next; `None` while no sweeper runs.
-    wake_at: Option<Instant>,
+    sweeping: bool,
 }
-
-/// Far enough to mean "never" without overflowing `Instant`.
-const FOREVER: Duration = Duration::from_secs(60 * 60 * 24 * 365 * 30);
 
 impl AskDeadlines {
     pub(crate) fn new(runtime: Handle) -> Arc<Self> {
         Arc::new(AskDeadlines {
             state: Mutex::new(SweeperState {
                 queues: DeadlineQueues::default(),
-                wake_at: None,
+                sweeping: false,
             }),
-            wake: Notify::new(),
+            epoch: AtomicU64::new(0),
             runtime,
         })
     }
 
-    /// Expires `waiter` after `timeout`, unless it has finished by then.
+    /// Expires `waiter` after `timeout` (at most one tick later), unless it
+    /// has finished by then.
     pub(crate) fn register(self: &Arc<Self>, timeout: Duration, waiter: Weak<dyn Expire>) {
-        let now = Instant::now();
-        let deadline = now.checked_add(timeout.min(FOREVER)).unwrap_or(now + FOREVER);
+        let expires_at = self.epoch.load(Ordering::Acquire) + ticks_for(timeout);
         let mut state = lock(&self.state);
-        state.queues.register(timeout, deadline, waiter);
-        match state.wake_at {
-            None => {
-                state.wake_at = Some(deadline);
-                drop(state);
-                self.runtime.spawn(self.clone().sweep());
-            }
-            Some(at) if deadline < at => {
-                state.wake_at = Some(deadline);
-                drop(state);
-                self.wake.notify_one();
-            }
-            Some(_) => {}
+        state.queues.register(timeout, expires_at, waiter);
+        if !state.sweeping {
+            // The epoch stood still while no sweeper ran: it starts now.
+            state.sweeping = true;
+            drop(state);
+            self.runtime.spawn(self.clone().sweep());
         }
     }
 
     async fn sweep(self: Arc<Self>) {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let Some(at) = lock(&self.state).wake_at else { return };
-            tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = self.wake.notified() => {}
-            }
+            ticks.tick().await;
+            let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
             let mut state = lock(&self.state);
-            let (due, next) = state.queues.take_due(Instant::now());
-            state.wake_at = next;
+            let (due, pending) = state.queues.take_due(epoch);
+            state.sweeping = pending;
             drop(state);
             for waiter in due {
                 waiter.expire();
+            }
+            if !pending {
+                return;
             }
         }
     }
@@ -146,10 +150,16 @@ impl AskDeadlines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
 
     #[derive(Default)]
     struct Waiter(AtomicBool);
+
+    impl Waiter {
+        fn expired(&self) -> bool {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
 
     impl Expire for Waiter {
         fn expire(&self) {
@@ -163,69 +173,62 @@ mod tests {
     }
 
     #[test]
+    fn an_ask_never_expires_before_its_timeout() {
+        assert_eq!(ticks_for(Duration::ZERO), 1);
+        assert_eq!(ticks_for(TICK), 2);
+        assert_eq!(ticks_for(TICK + Duration::from_nanos(1)), 3);
+        assert!(ticks_for(Duration::MAX) > 1_000_000);
+    }
+
+    #[test]
     fn finished_asks_are_trimmed_as_new_ones_arrive() {
         let mut queues = DeadlineQueues::default();
-        let start = Instant::now();
-        for i in 0..1_000 {
+        for epoch in 0..1_000 {
             let waiter = Arc::new(Waiter::default());
-            queues.register(Duration::from_secs(5), start + Duration::from_millis(i), weak(&waiter));
+            queues.register(Duration::from_secs(5), epoch + 500, weak(&waiter));
             drop(waiter);
         }
         assert!(queues.len() <= 1, "{} entries kept for finished asks", queues.len());
     }
 
     #[test]
-    fn only_due_waiters_expire_and_the_next_deadline_is_reported() {
+    fn only_due_waiters_expire() {
         let mut queues = DeadlineQueues::default();
-        let start = Instant::now();
         let short = Arc::new(Waiter::default());
         let long = Arc::new(Waiter::default());
-        queues.register(Duration::from_secs(1), start + Duration::from_secs(1), weak(&short));
-        queues.register(Duration::from_secs(3), start + Duration::from_secs(3), weak(&long));
+        queues.register(Duration::from_secs(1), 10, weak(&short));
+        queues.register(Duration::from_secs(3), 30, weak(&long));
 
-        let (due, next) = queues.take_due(start + Duration::from_millis(500));
+        let (due, pending) = queues.take_due(9);
         assert!(due.is_empty());
-        assert_eq!(next, Some(start + Duration::from_secs(1)));
+        assert!(pending);
 
-        let (due, next) = queues.take_due(start + Duration::from_secs(2));
+        let (due, pending) = queues.take_due(10);
         assert_eq!(due.len(), 1);
         due[0].expire();
-        assert!(short.0.load(Ordering::Relaxed));
-        assert!(!long.0.load(Ordering::Relaxed));
-        assert_eq!(next, Some(start + Duration::from_secs(3)));
+        assert!(short.expired());
+        assert!(!long.expired());
+        assert!(pending);
 
         drop(long);
-        let (due, next) = queues.take_due(start + Duration::from_secs(2));
+        let (due, pending) = queues.take_due(11);
         assert!(due.is_empty());
-        assert_eq!(next, None, "a finished ask keeps nothing pending");
+        assert!(!pending, "a finished ask keeps nothing pending");
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_sweeper_expires_at_the_deadline_and_then_exits() {
+    async fn the_sweeper_expires_within_a_tick_after_the_timeout_and_then_exits() {
         let deadlines = AskDeadlines::new(Handle::current());
         let waiter = Arc::new(Waiter::default());
+        let start = tokio::time::Instant::now();
         deadlines.register(Duration::from_secs(2), weak(&waiter));
-        tokio::time::sleep(Duration::from_millis(1_999)).await;
-        assert!(!waiter.0.load(Ordering::Relaxed), "expired early");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        assert!(waiter.0.load(Ordering::Relaxed), "not expired at the deadline");
-        tokio::task::yield_now().await;
-        assert!(lock(&deadlines.state).wake_at.is_none(), "sweeper still scheduled");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_earlier_deadline_wakes_a_sleeping_sweeper() {
-        let deadlines = AskDeadlines::new(Handle::current());
-        let slow = Arc::new(Waiter::default());
-        let quick = Arc::new(Waiter::default());
-        deadlines.register(Duration::from_secs(60), weak(&slow));
-        tokio::task::yield_now().await;
-        deadlines.register(Duration::from_secs(1), weak(&quick));
-        tokio::time::sleep(Duration::from_millis(1_001)).await;
-        assert!(
-            quick.0.load(Ordering::Relaxed),
-            "the earlier deadline waited for the later one"
-        );
-        assert!(!slow.0.load(Ordering::Relaxed));
+        while !waiter.expired() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(2), "expired early, after {waited:?}");
+        assert!(waited <= Duration::from_secs(2) + 2 * TICK, "expired late, after {waited:?}");
+        tokio::time::sleep(2 * TICK).await;
+        assert!(!lock(&deadlines.state).sweeping, "the sweeper outlived the last ask");
     }
 }

@@ -57,6 +57,9 @@ pub enum SpawnError {
     /// The router configuration cannot work, for example balancing over a group.
     #[error("invalid router configuration: {0}")]
     InvalidRouter(&'static str),
+    /// The actor asked for the blocking pool, and its threads could not be started.
+    #[error("cannot start the blocking pool's threads: {0}")]
+    BlockingPoolUnavailable(std::io::ErrorKind),
 }
 
 /// A look-up by path found nothing usable.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -35,11 +35,13 @@ pub struct ReplyTo<R> {
 struct Slot<R> {
     state: Mutex<SlotState<R>>,
     senders: AtomicUsize,
+    /// Set under the lock by the reply; read without it so that the common
+    /// path (reply, then drop the handle) locks once, not twice.
+    replied: AtomicBool,
 }
 
 struct SlotState<R> {
     value: Option<R>,
-    replied: bool,
     asker_gone: bool,
     /// The ask's deadline passed before an answer came.
     expired: bool,
@@ -60,14 +62,14 @@ pub(crate) fn pair<R>() -> (ReplyTo<R>, ReplyFuture<R>) {
     let slot = Arc::new(Slot {
         state: Mutex::new(SlotState {
             value: None,
-            replied: false,
             asker_gone: false,
             expired: false,
             waker: None,
         }),
         senders: AtomicUsize::new(1),
+        replied: AtomicBool::new(false),
     });
-    (ReplyTo { slot: slot.clone() }, ReplyFuture { slot })
+    (ReplyTo { slot: slot.clone() }, ReplyFuture { slot, done: false })
 }
 
 impl<R> ReplyTo<R> {
@@ -75,11 +77,11 @@ impl<R> ReplyTo<R> {
     /// replied or the asker has given up (timed out).
     pub fn send(self, value: R) -> Result<(), R> {
         let mut state = lock(&self.slot.state);
-        if state.replied || state.asker_gone {
+        if state.asker_gone || self.slot.replied.load(Ordering::Relaxed) {
             return Err(value);
         }
         state.value = Some(value);
-        state.replied = true;
+        self.slot.replied.store(true, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
         if let Some(waker) = waker {
@@ -90,8 +92,7 @@ impl<R> ReplyTo<R> {
 
     /// Whether a reply would be wasted: already replied, or the asker gave up.
     pub fn is_closed(&self) -> bool {
-        let state = lock(&self.slot.state);
-        state.replied || state.asker_gone
+        self.slot.replied.load(Ordering::Acquire) || lock(&self.slot.state).asker_gone
     }
 }
 
@@ -106,7 +107,8 @@ impl<R> Clone for ReplyTo<R> {
 
 impl<R> Drop for ReplyTo<R> {
     fn drop(&mut self) {
-        if self.slot.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // The last handle wakes the asker, unless a reply already did.
+        if self.slot.senders.fetch_sub(1, Ordering::AcqRel) == 1 && !self.slot.replied.load(Ordering::Acquire) {
             let waker = lock(&self.slot.state).waker.take();
             if let Some(waker) = waker {
                 waker.wake();
@@ -124,6 +126,9 @@ impl<R> fmt::Debug for ReplyTo<R> {
 /// Resolves to the reply, or to why none will come.
 pub(crate) struct ReplyFuture<R> {
     slot: Arc<Slot<R>>,
+    /// Resolved with the reply or `NoReply`: no reply can come any more,
+    /// so dropping need not tell the slot.
+    done: bool,
 }
 
 impl<R: Send + 'static> ReplyFuture<R> {
@@ -138,7 +143,7 @@ impl<R: Send + 'static> ReplyFuture<R> {
 impl<R: Send> Expire for Slot<R> {
     fn expire(&self) {
         let mut state = lock(&self.state);
-        if state.replied {
+        if self.replied.load(Ordering::Relaxed) {
             return;
         }
         state.expired = true;
@@ -153,15 +158,18 @@ impl<R: Send> Expire for Slot<R> {
 impl<R> Future for ReplyFuture<R> {
     type Output = Result<R, NoAnswer>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = lock(&self.slot.state);
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let mut state = lock(&this.slot.state);
         if let Some(value) = state.value.take() {
+            this.done = true;
             return Poll::Ready(Ok(value));
         }
         if state.expired {
             return Poll::Ready(Err(NoAnswer::Expired));
         }
-        if self.slot.senders.load(Ordering::Acquire) == 0 {
+        if this.slot.senders.load(Ordering::Acquire) == 0 {
+            this.done = true;
             return Poll::Ready(Err(NoAnswer::NoReply));
         }
         match &state.waker {
@@ -174,6 +182,9 @@ impl<R> Future for ReplyFuture<R> {
 
 impl<R> Drop for ReplyFuture<R> {
     fn drop(&mut self) {
+        if self.done {
+            return;
+        }
         let mut state = lock(&self.slot.state);
         state.asker_gone = true;
         let late = state.value.take();

@@ -476,7 +476,8 @@ impl<A: Actor> Runner<A> {
 
     /// Runs `post_stop`, closes the mailbox, and tells everyone concerned.
     async fn finish(&mut self, reason: StopReason) {
-        if let Some(mut actor) = self.actor.take() {
+        let mut actor = self.actor.take();
+        if let Some(actor) = actor.as_mut() {
             if let Err(error) = guarded(actor.post_stop(&mut self.ctx)).await {
                 tracing::error!(actor = %self.path(), %error, "post_stop panicked");
             }
@@ -484,6 +485,9 @@ impl<A: Actor> Runner<A> {
         self.ctx.cancel_timers();
         let _ = self.cell.core.stop_reason.set(reason.clone());
         let system = self.cell.mailbox.close(&self.cell.hot);
+        // Dropped only now: reply handles in its state then fail their asks
+        // with `Terminated`, not `NoReply`, as the mailbox is already closed.
+        drop(actor);
         if let Some(shared) = self.cell.mailbox.shared() {
             shared.leave(self.uid());
         }

@@ -415,21 +415,27 @@ impl ActorSystem {
         std::str::from_utf8(&name[..len]).expect("ASCII")
     }
 
+    /// Starts the blocking pool if this is its first actor.
+    pub(crate) fn ensure_dispatcher(&self, dispatcher: Dispatcher) -> Result<(), SpawnError> {
+        if dispatcher == Dispatcher::Blocking && self.inner.blocking.get().is_none() {
+            let pool = BlockingPool::start(
+                &self.inner.config.name,
+                self.inner.config.blocking_threads,
+                &self.inner.runtime,
+            )
+            .map_err(|error| SpawnError::BlockingPoolUnavailable(error.kind()))?;
+            // Two first actors may race: the loser's threads end when its pool drops.
+            let _ = self.inner.blocking.set(pool);
+        }
+        Ok(())
+    }
+
+    /// Runs an actor's task; [`ensure_dispatcher`](Self::ensure_dispatcher) ran first.
     pub(crate) fn dispatch(&self, dispatcher: Dispatcher, task: impl Future<Output = ()> + Send + 'static) {
-        match dispatcher {
-            Dispatcher::Async => {
+        match (dispatcher, self.inner.blocking.get()) {
+            (Dispatcher::Blocking, Some(pool)) => pool.spawn(task),
+            _ => {
                 self.inner.runtime.spawn(task);
-            }
-            Dispatcher::Blocking => {
-                let pool = self.inner.blocking.get_or_init(|| {
-                    BlockingPool::start(
-                        &self.inner.config.name,
-                        self.inner.config.blocking_threads,
-                        &self.inner.runtime,
-                    )
-                    .expect("cannot start the blocking pool's threads")
-                });
-                pool.spawn(task);
             }
         }
     }
