@@ -227,7 +227,10 @@ mod tests {
         }
         let waited = start.elapsed();
         assert!(waited >= Duration::from_secs(2), "expired early, after {waited:?}");
-        assert!(waited <= Duration::from_secs(2) + 2 * TICK, "expired late, after {waited:?}");
+        assert!(
+            waited <= Duration::from_secs(2) + 2 * TICK,
+            "expired late, after {waited:?}"
+        );
         tokio::time::sleep(2 * TICK).await;
         assert!(!lock(&deadlines.state).sweeping, "the sweeper outlived the last ask");
     }
