@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,7 +217,7 @@ impl<M: Send + 'static> ActorRef<M> {
 
     /// Whether the actor has terminated.
     pub fn is_terminated(&self) -> bool {
-        self.erased().core().stop_reason.get().is_some()
+        self.erased().consumer().finished.load(Ordering::SeqCst)
     }
 
     /// This ref with its message type erased.
@@ -298,7 +299,10 @@ pub(crate) fn terminated(cell: Arc<dyn ErasedCell>) -> impl Future<Output = Term
     async move {
         let path = cell.core().path.clone();
         match early {
-            Some(reason) => Terminated::new(path, reason),
+            Some(reason) => {
+                cell.core().system.until_finished(&*cell).await;
+                Terminated::new(path, reason)
+            }
             None => rx
                 .await
                 .unwrap_or_else(|_| Terminated::new(path, stop_reason_of(&cell))),
@@ -396,7 +400,13 @@ impl AnyActorRef {
 
     /// Whether the actor has terminated.
     pub fn is_terminated(&self) -> bool {
-        self.cell.core().stop_reason.get().is_some()
+        self.cell.consumer().finished.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the actor, whose mailbox has closed, is entirely gone.
+    pub(crate) fn finished(&self) -> impl Future<Output = ()> + Send + 'static {
+        let cell = self.cell.clone();
+        async move { cell.core().system.until_finished(&*cell).await }
     }
 
     /// Messages waiting in the actor's mailbox.

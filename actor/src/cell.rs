@@ -35,7 +35,8 @@ pub(crate) struct CellCore {
     pub(crate) system: ActorSystem,
     pub(crate) parent: Option<Arc<dyn ErasedCell>>,
     pub(crate) children: Mutex<Children>,
-    /// Set once, before the mailbox closes, so a late watcher learns the reason.
+    /// Set once, before the mailbox closes, so a late watcher learns the
+    /// reason; the actor is gone only once `hot.finished` is set.
     pub(crate) stop_reason: OnceLock<StopReason>,
     /// How refs to this actor are built when it is not reached through its
     /// own mailbox (a router's cell hands out routing refs).

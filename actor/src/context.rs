@@ -180,9 +180,19 @@ impl<A: Actor> Context<A> {
         }
         self.extra().watching.insert(uid, target.clone());
         if let Err(reason) = target.add_watcher(Watcher::Actor(self.erased())) {
-            // Already dead: the notification comes from ourselves, at once.
+            // Already dead: the notification comes from ourselves, once the
+            // target has entirely finished stopping.
             let terminated = Terminated::new(target.path().clone(), reason);
-            let _ = self.cell.send_system(SystemMsg::Terminated(terminated));
+            let me = self.erased();
+            if target.is_terminated() {
+                let _ = me.send_system(SystemMsg::Terminated(terminated));
+            } else {
+                let finished = target.finished();
+                self.system().runtime().spawn(async move {
+                    finished.await;
+                    let _ = me.send_system(SystemMsg::Terminated(terminated));
+                });
+            }
         }
     }
 

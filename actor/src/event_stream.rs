@@ -65,7 +65,13 @@ impl<E: Clone> Topic<E> {
     }
 }
 
-/// Publish/subscribe by event type; see the [module docs](self).
+/// Publish/subscribe by event type.
+///
+/// Dead letters, lifecycle events and any user type that is
+/// `Clone + Send + Sync` travel here. Each subscriber has a bounded buffer
+/// (the system's `event_buffer`); a subscriber that falls behind loses the
+/// oldest events and is told how many with [`EventStreamError::Lagged`].
+/// Publishing never waits, and costs one atomic load when nobody subscribes.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -65,6 +65,32 @@
 //! - **Shutdown** stops children before parents and runs every `post_stop`;
 //!   messages still queued become dead letters.
 //!
+//! # Choices, where Akka or OTP users might expect otherwise
+//!
+//! - **Default supervision** is Akka's: restart on a failure in a handler,
+//!   stop on a failure while starting or restarting (restarting an actor
+//!   that cannot start would loop), at most 10 restarts a minute per child,
+//!   then stop. A failure escalated past the user guardian stops the system.
+//! - **`tell` never waits.** On a full bounded mailbox a told message is a
+//!   dead letter; the overflow policy governs [`ActorRef::send`] and
+//!   [`ActorRef::ask`], which can wait or fail. Backpressure is opt-in and
+//!   visible in the type of call.
+//! - **Ask timeouts** are enforced by one sweeper per system that ticks
+//!   every 10 ms while asks are pending, rather than a timer per ask: an ask
+//!   times out between its timeout and 10 ms later (Akka's scheduler has the
+//!   same granularity), and a request–reply costs no clock read.
+//! - **Dead letters keep the message**, so a subscriber can recover it with
+//!   [`DeadLetter::take`]; a reply handle inside a kept dead letter keeps its
+//!   asker waiting until the ask times out.
+//! - **The blocking pool** is a fixed set of threads
+//!   ([`SystemConfig::blocking_threads`]), each running its actors' tasks; an
+//!   actor that blocks holds up only the actors on its own thread, never the
+//!   async workers.
+//! - **Senders of dead letters** are recorded when a send fails in the
+//!   sender's own task; envelopes do not carry senders (that would cost
+//!   every message a reference count), so messages drained from a stopping
+//!   mailbox have no sender.
+//!
 //! # Map
 //!
 //! | need | look at |

@@ -152,6 +152,9 @@ pub(crate) struct ConsumerSide {
     /// Set, under the children lock, once the actor has begun to stop: no
     /// new children. Kept here, in padding, rather than grow every cell.
     pub(crate) children_closed: AtomicBool,
+    /// Set once the actor is entirely gone: counted out, leftovers
+    /// dead-lettered, watchers told. Also kept in padding.
+    pub(crate) finished: AtomicBool,
 }
 
 struct Inner<M> {

@@ -518,6 +518,7 @@ impl<A: Actor> Runner<A> {
         if let Some(parent) = &self.cell.core.parent {
             lock(&parent.core().children).remove(&self.erased());
         }
+        system.actor_finished(&*self.cell);
         if let Some(supervision) = self.supervision.take() {
             for watcher in supervision.watchers {
                 watcher.notify(&terminated);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use crate::actor::Actor;
@@ -96,6 +96,11 @@ pub(crate) struct SystemInner {
     pub(crate) readiness: Mutex<Vec<ReadinessCheck>>,
     shutting_down: AtomicBool,
     terminated: watch::Sender<bool>,
+    /// Wakes whoever waits for a stopping actor to finish (see
+    /// [`ActorSystem::until_finished`]); `finish_waiters` spares the
+    /// notification when nobody does.
+    finished: Notify,
+    finish_waiters: AtomicUsize,
 }
 
 /// A millisecond clock read with one atomic load; a background task moves
@@ -171,6 +176,8 @@ impl ActorSystem {
             readiness: Mutex::new(Vec::new()),
             shutting_down: AtomicBool::new(false),
             terminated: watch::channel(false).0,
+            finished: Notify::new(),
+            finish_waiters: AtomicUsize::new(0),
             config,
         });
         let system = ActorSystem { inner };
@@ -467,6 +474,42 @@ impl ActorSystem {
 
     pub(crate) fn actor_stopped(&self) {
         self.inner.live_actors.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Marks `cell` entirely gone and wakes [`until_finished`](Self::until_finished).
+    pub(crate) fn actor_finished(&self, cell: &dyn ErasedCell) {
+        // SeqCst on both sides: a waiter that missed the flag is registered
+        // before we look for waiters.
+        cell.consumer().finished.store(true, Ordering::SeqCst);
+        if self.inner.finish_waiters.load(Ordering::SeqCst) > 0 {
+            self.inner.finished.notify_waiters();
+        }
+    }
+
+    /// Resolves once `cell`, whose mailbox has closed, is entirely gone: a
+    /// `Terminated` must not overtake the bookkeeping that follows the close.
+    pub(crate) async fn until_finished(&self, cell: &dyn ErasedCell) {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let finished = &cell.consumer().finished;
+        if finished.load(Ordering::SeqCst) {
+            return;
+        }
+        self.inner.finish_waiters.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.inner.finish_waiters);
+        loop {
+            let notified = self.inner.finished.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if finished.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub(crate) fn record_restart(&self) {
