@@ -1,5 +1,6 @@
 //! Actor references: the only way to reach an actor.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -18,6 +19,8 @@ use crate::path::ActorPath;
 use crate::reply::{self, NoAnswer, ReplyTo};
 use crate::routing::RouterShared;
 use crate::system_msg::{SystemMsg, Watcher};
+use crate::task::current_sender;
+use crate::transport::{BoxFuture, RemoteRoute};
 use crate::watch::{StopReason, Terminated};
 
 /// A typed address of an actor that handles messages of type `M`.
@@ -75,6 +78,8 @@ pub(crate) enum Route<M> {
     Local(Arc<Cell<M>>),
     /// A router: the message goes straight to a routee chosen in the sender's task.
     Router(Arc<RouterShared<M>>),
+    /// An actor on another node, reached through a transport.
+    Remote(Arc<dyn RemoteRoute<M>>),
 }
 
 impl<M> Clone for ActorRef<M> {
@@ -83,6 +88,7 @@ impl<M> Clone for ActorRef<M> {
             route: match &self.route {
                 Route::Local(cell) => Route::Local(cell.clone()),
                 Route::Router(router) => Route::Router(router.clone()),
+                Route::Remote(remote) => Route::Remote(remote.clone()),
             },
         }
     }
@@ -101,10 +107,20 @@ impl<M: Send + 'static> ActorRef<M> {
         }
     }
 
-    fn erased(&self) -> Arc<dyn ErasedCell> {
+    /// A ref to an actor on another node; for transports (see
+    /// [`transport`](crate::transport)).
+    pub fn remote(route: Arc<dyn RemoteRoute<M>>) -> Self {
+        ActorRef {
+            route: Route::Remote(route),
+        }
+    }
+
+    /// What stops and watches the actor, whatever its route.
+    fn target(&self) -> Target {
         match &self.route {
-            Route::Local(cell) => cell.clone(),
-            Route::Router(router) => router.cell(),
+            Route::Local(cell) => Target::Local(cell.clone()),
+            Route::Router(router) => Target::Local(router.cell()),
+            Route::Remote(remote) => Target::Remote(Arc::new(RemoteTarget(remote.clone()))),
         }
     }
 
@@ -113,7 +129,13 @@ impl<M: Send + 'static> ActorRef<M> {
         match &self.route {
             Route::Local(cell) => &cell.core.path,
             Route::Router(router) => router.path(),
+            Route::Remote(remote) => remote.path(),
         }
+    }
+
+    /// Whether the actor lives on another node.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.route, Route::Remote(_))
     }
 
     /// Sends a message without waiting. If it cannot be delivered (the actor
@@ -127,6 +149,12 @@ impl<M: Send + 'static> ActorRef<M> {
         match &self.route {
             Route::Local(cell) => cell.tell(msg),
             Route::Router(router) => router.route(msg),
+            Route::Remote(remote) => remote.tell(msg).map_err(|(msg, reason)| {
+                remote
+                    .system()
+                    .dead_letter(remote.path(), current_sender(), msg, reason);
+                reason
+            }),
         }
     }
 
@@ -143,6 +171,9 @@ impl<M: Send + 'static> ActorRef<M> {
                 Err(Rejected::Closed(env)) => Err(TryTellError::Closed(into_msg(env))),
             },
             Route::Router(router) => router.try_route(msg),
+            Route::Remote(remote) => remote
+                .tell(msg)
+                .map_err(|(msg, reason)| TryTellError::refused(msg, reason)),
         }
     }
 
@@ -157,12 +188,15 @@ impl<M: Send + 'static> ActorRef<M> {
     /// # Cancel safety
     /// Not cancel safe: cancelling while waiting for room drops the message.
     pub async fn send(&self, msg: M) -> Result<(), SendError<M>> {
-        let Route::Local(cell) = &self.route else {
-            return match self.try_tell(msg) {
-                Ok(()) => Ok(()),
-                Err(TryTellError::Full(m)) => Err(SendError::Full(m)),
-                Err(TryTellError::Closed(m)) => Err(SendError::Closed(m)),
-            };
+        let cell = match &self.route {
+            Route::Local(cell) => cell,
+            Route::Router(router) => {
+                return router.try_route(msg).map_err(|e| match e {
+                    TryTellError::Full(m) => SendError::Full(m),
+                    e => SendError::Closed(e.into_inner()),
+                })
+            }
+            Route::Remote(remote) => return remote.tell(msg).map_err(|(m, why)| SendError::refused(m, why)),
         };
         let env = Envelope::User(msg);
         let pushed = match cell.mailbox.policy() {
@@ -200,43 +234,44 @@ impl<M: Send + 'static> ActorRef<M> {
         match &self.route {
             Route::Local(cell) => ask_local(cell, make, timeout).await,
             Route::Router(router) => router.ask(make, timeout).await,
+            Route::Remote(remote) => ask_remote(remote, make, timeout).await,
         }
     }
 
     /// Stops the actor after its current message; its children stop first.
     pub fn stop(&self) {
-        let _ = self.erased().send_system(SystemMsg::Stop { failure: None });
+        self.target().stop();
     }
 
     /// Resolves with the actor's [`Terminated`] once it has stopped (at once
     /// if it already has). The watch starts when this is called, not when
     /// the future is first polled.
     pub fn terminated(&self) -> impl Future<Output = Terminated> + Send + 'static {
-        terminated(self.erased())
+        self.target().terminated()
     }
 
     /// Whether the actor has terminated.
     pub fn is_terminated(&self) -> bool {
-        self.erased().consumer().finished.load(Ordering::SeqCst)
+        self.target().is_terminated()
     }
 
     /// This ref with its message type erased.
     pub fn as_any(&self) -> AnyActorRef {
-        AnyActorRef::from_cell(self.erased())
+        AnyActorRef { target: self.target() }
     }
 
     /// Messages waiting in the actor's mailbox (0 for a router).
     pub fn mailbox_depth(&self) -> usize {
         match &self.route {
             Route::Local(cell) => cell.mailbox.depth(&cell.hot),
-            Route::Router(_) => 0,
+            Route::Router(_) | Route::Remote(_) => 0,
         }
     }
 
     pub(crate) fn router_shared(&self) -> Option<Arc<RouterShared<M>>> {
         match &self.route {
             Route::Router(shared) => Some(shared.clone()),
-            Route::Local(_) => None,
+            Route::Local(_) | Route::Remote(_) => None,
         }
     }
 
@@ -244,7 +279,7 @@ impl<M: Send + 'static> ActorRef<M> {
     pub(crate) fn is_busy(&self) -> bool {
         match &self.route {
             Route::Local(cell) => cell.hot.busy_since.load(std::sync::atomic::Ordering::Relaxed) != 0,
-            Route::Router(_) => false,
+            Route::Router(_) | Route::Remote(_) => false,
         }
     }
 }
@@ -269,10 +304,7 @@ where
         NoAnswer::NoReply if cell.mailbox.is_closed() => AskError::Terminated,
         NoAnswer::NoReply => AskError::NoReply,
     };
-    let undelivered = |reason| match reason {
-        DeadLetterReason::MailboxFull => AskError::MailboxFull,
-        _ => AskError::Terminated,
-    };
+    let undelivered = AskError::undelivered;
     if cell.mailbox.policy() == Some(OverflowPolicy::WaitForRoom) {
         // Waiting for room counts against the timeout: a tokio timer covers both.
         let exchange = async {
@@ -286,6 +318,26 @@ where
     cell.settle(cell.mailbox.push(env)).map_err(undelivered)?;
     cell.core.system.ask_deadlines().register(timeout, answer.expiry());
     answer.await.map_err(no_answer)
+}
+
+async fn ask_remote<M, R, F>(remote: &Arc<dyn RemoteRoute<M>>, make: F, timeout: Duration) -> Result<R, AskError>
+where
+    M: Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(ReplyTo<R>) -> M,
+{
+    let (reply, answer) = reply::pair();
+    if let Err((msg, reason)) = remote.tell(make(reply)) {
+        remote
+            .system()
+            .dead_letter(remote.path(), current_sender(), msg, reason);
+        return Err(AskError::undelivered(reason));
+    }
+    remote.system().ask_deadlines().register(timeout, answer.expiry());
+    answer.await.map_err(|why| match why {
+        NoAnswer::Expired => AskError::Timeout,
+        NoAnswer::NoReply => AskError::NoReply,
+    })
 }
 
 /// Watches `cell` from outside any actor.
@@ -346,22 +398,105 @@ impl<M: Send + 'static> fmt::Debug for ActorRef<M> {
 /// the typed [`ActorRef`], checked at run time.
 #[derive(Clone)]
 pub struct AnyActorRef {
-    cell: Arc<dyn ErasedCell>,
+    target: Target,
+}
+
+/// What stops and watches an actor: its cell, or a transport's route to it.
+#[derive(Clone)]
+enum Target {
+    Local(Arc<dyn ErasedCell>),
+    Remote(Arc<dyn ErasedRemote>),
+}
+
+/// A remote route with its message type erased.
+trait ErasedRemote: Send + Sync + 'static {
+    fn path(&self) -> &ActorPath;
+    fn message_type(&self) -> &'static str;
+    fn stop(&self);
+    fn terminated(&self) -> BoxFuture<Terminated>;
+    fn is_terminated(&self) -> bool;
+    fn as_any(&self) -> &dyn Any;
+}
+
+struct RemoteTarget<M>(Arc<dyn RemoteRoute<M>>);
+
+impl<M: Send + 'static> ErasedRemote for RemoteTarget<M> {
+    fn path(&self) -> &ActorPath {
+        self.0.path()
+    }
+
+    fn message_type(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+
+    fn stop(&self) {
+        self.0.stop();
+    }
+
+    fn terminated(&self) -> BoxFuture<Terminated> {
+        self.0.terminated()
+    }
+
+    fn is_terminated(&self) -> bool {
+        self.0.is_terminated()
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Target {
+    fn stop(&self) {
+        match self {
+            Target::Local(cell) => {
+                let _ = cell.send_system(SystemMsg::Stop { failure: None });
+            }
+            Target::Remote(remote) => remote.stop(),
+        }
+    }
+
+    fn terminated(&self) -> BoxFuture<Terminated> {
+        match self {
+            Target::Local(cell) => Box::pin(terminated(cell.clone())),
+            Target::Remote(remote) => remote.terminated(),
+        }
+    }
+
+    fn is_terminated(&self) -> bool {
+        match self {
+            Target::Local(cell) => cell.consumer().finished.load(Ordering::SeqCst),
+            Target::Remote(remote) => remote.is_terminated(),
+        }
+    }
 }
 
 impl AnyActorRef {
     pub(crate) fn from_cell(cell: Arc<dyn ErasedCell>) -> Self {
-        AnyActorRef { cell }
+        AnyActorRef {
+            target: Target::Local(cell),
+        }
     }
 
     /// The actor's path.
     pub fn path(&self) -> &ActorPath {
-        &self.cell.core().path
+        match &self.target {
+            Target::Local(cell) => &cell.core().path,
+            Target::Remote(remote) => remote.path(),
+        }
     }
 
     /// The Rust type name of the messages the actor takes.
     pub fn message_type(&self) -> &'static str {
-        self.cell.message_type()
+        match &self.target {
+            Target::Local(cell) => cell.message_type(),
+            Target::Remote(remote) => remote.message_type(),
+        }
+    }
+
+    /// Whether the actor lives on another node.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.target, Target::Remote(_))
     }
 
     /// The typed ref, if the actor takes messages of type `M`.
@@ -374,14 +509,23 @@ impl AnyActorRef {
             expected: std::any::type_name::<M>(),
             actual: self.message_type(),
         };
-        if let Some(public) = &self.cell.core().public {
+        let cell = match &self.target {
+            Target::Local(cell) => cell,
+            Target::Remote(remote) => {
+                return remote
+                    .as_any()
+                    .downcast_ref::<RemoteTarget<M>>()
+                    .map(|r| ActorRef::remote(r.0.clone()))
+                    .ok_or_else(wrong_type);
+            }
+        };
+        if let Some(public) = &cell.core().public {
             return (public.make)()
                 .and_then(|any| any.downcast::<ActorRef<M>>().ok())
                 .map(|r| *r)
                 .ok_or_else(wrong_type);
         }
-        self.cell
-            .clone()
+        cell.clone()
             .as_any_arc()
             .downcast::<Cell<M>>()
             .map(ActorRef::local)
@@ -390,39 +534,54 @@ impl AnyActorRef {
 
     /// Stops the actor after its current message.
     pub fn stop(&self) {
-        let _ = self.cell.send_system(SystemMsg::Stop { failure: None });
+        self.target.stop();
     }
 
     /// Resolves with the actor's [`Terminated`]; see [`ActorRef::terminated`].
     pub fn terminated(&self) -> impl Future<Output = Terminated> + Send + 'static {
-        terminated(self.cell.clone())
+        self.target.terminated()
     }
 
     /// Whether the actor has terminated.
     pub fn is_terminated(&self) -> bool {
-        self.cell.consumer().finished.load(Ordering::SeqCst)
+        self.target.is_terminated()
     }
 
     /// Resolves once the actor, whose mailbox has closed, is entirely gone.
     pub(crate) fn finished(&self) -> impl Future<Output = ()> + Send + 'static {
-        let cell = self.cell.clone();
-        async move { cell.core().system.until_finished(&*cell).await }
+        let target = self.target.clone();
+        async move {
+            match target {
+                Target::Local(cell) => cell.core().system.until_finished(&*cell).await,
+                Target::Remote(remote) => drop(remote.terminated().await),
+            }
+        }
     }
 
-    /// Messages waiting in the actor's mailbox.
+    /// Messages waiting in the actor's mailbox (0 for a remote actor).
     pub fn mailbox_depth(&self) -> usize {
-        self.cell.mailbox_depth()
+        match &self.target {
+            Target::Local(cell) => cell.mailbox_depth(),
+            Target::Remote(_) => 0,
+        }
     }
 
     /// Registers a watcher; hands back the stop reason if the actor is dead.
-    pub(crate) fn add_watcher(&self, watcher: Watcher) -> Result<(), StopReason> {
-        self.cell
-            .send_system(SystemMsg::Watch(watcher))
-            .map_err(|_| stop_reason_of(&self.cell))
+    /// A remote actor cannot take the watcher: the caller awaits
+    /// [`terminated`](Self::terminated) instead.
+    pub(crate) fn add_watcher(&self, watcher: Watcher) -> Result<(), Option<StopReason>> {
+        match &self.target {
+            Target::Local(cell) => cell
+                .send_system(SystemMsg::Watch(watcher))
+                .map_err(|_| Some(stop_reason_of(cell))),
+            Target::Remote(_) => Err(None),
+        }
     }
 
     pub(crate) fn unwatch_by(&self, watcher: u64) {
-        let _ = self.cell.send_system(SystemMsg::Unwatch { watcher });
+        if let Target::Local(cell) = &self.target {
+            let _ = cell.send_system(SystemMsg::Unwatch { watcher });
+        }
     }
 }
 

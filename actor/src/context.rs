@@ -179,20 +179,34 @@ impl<A: Actor> Context<A> {
             return;
         }
         self.extra().watching.insert(uid, target.clone());
-        if let Err(reason) = target.add_watcher(Watcher::Actor(self.erased())) {
-            // Already dead: the notification comes from ourselves, once the
-            // target has entirely finished stopping.
-            let terminated = Terminated::new(target.path().clone(), reason);
-            let me = self.erased();
-            if target.is_terminated() {
-                let _ = me.send_system(SystemMsg::Terminated(terminated));
-            } else {
-                let finished = target.finished();
+        match target.add_watcher(Watcher::Actor(self.erased())) {
+            Ok(()) => {}
+            Err(Some(reason)) => self.already_dead(target, reason),
+            Err(None) => {
+                // Remote: the transport resolves `terminated`; a late one
+                // after `unwatch` is filtered out on arrival.
+                let me = self.erased();
+                let terminated = target.terminated();
                 self.system().runtime().spawn(async move {
-                    finished.await;
-                    let _ = me.send_system(SystemMsg::Terminated(terminated));
+                    let _ = me.send_system(SystemMsg::Terminated(terminated.await));
                 });
             }
+        }
+    }
+
+    /// The notification for a watched actor that was dead already comes
+    /// from ourselves, once it has entirely finished stopping.
+    fn already_dead(&self, target: AnyActorRef, reason: StopReason) {
+        let terminated = Terminated::new(target.path().clone(), reason);
+        let me = self.erased();
+        if target.is_terminated() {
+            let _ = me.send_system(SystemMsg::Terminated(terminated));
+        } else {
+            let finished = target.finished();
+            self.system().runtime().spawn(async move {
+                finished.await;
+                let _ = me.send_system(SystemMsg::Terminated(terminated));
+            });
         }
     }
 

@@ -32,14 +32,26 @@ pub enum DeadLetterReason {
     MailboxFull,
     /// Sent to a router that has no routees.
     NoRoutees,
+    /// The recipient's node could not be reached: no connection, the
+    /// connection was lost, or the send queue to it was full.
+    Unreachable,
+    /// Larger than the transport's frame limit.
+    TooLarge,
+    /// Could not be encoded, or arrived as bytes that could not be decoded:
+    /// a malformed frame, an unregistered message type, a payload that does
+    /// not match its type.
+    Undecodable,
 }
 
 impl DeadLetterReason {
-    const ALL: [DeadLetterReason; 4] = [
+    const ALL: [DeadLetterReason; 7] = [
         DeadLetterReason::RecipientStopped,
         DeadLetterReason::StoppedBeforeHandled,
         DeadLetterReason::MailboxFull,
         DeadLetterReason::NoRoutees,
+        DeadLetterReason::Unreachable,
+        DeadLetterReason::TooLarge,
+        DeadLetterReason::Undecodable,
     ];
 
     fn index(self) -> usize {
@@ -54,6 +66,9 @@ impl fmt::Display for DeadLetterReason {
             DeadLetterReason::StoppedBeforeHandled => "recipient stopped before handling it",
             DeadLetterReason::MailboxFull => "mailbox full",
             DeadLetterReason::NoRoutees => "router has no routees",
+            DeadLetterReason::Unreachable => "node unreachable",
+            DeadLetterReason::TooLarge => "too large for the wire",
+            DeadLetterReason::Undecodable => "could not be encoded or decoded",
         })
     }
 }
@@ -140,6 +155,12 @@ pub struct DeadLetterStats {
     pub mailbox_full: u64,
     /// Sent to a router without routees.
     pub no_routees: u64,
+    /// Bound for a node that could not be reached.
+    pub unreachable: u64,
+    /// Larger than the transport's frame limit.
+    pub too_large: u64,
+    /// Failed to encode, or arrived undecodable.
+    pub undecodable: u64,
 }
 
 pub(crate) struct DeadLetterOffice {
@@ -197,6 +218,9 @@ impl DeadLetterOffice {
             stopped_before_handled: get(DeadLetterReason::StoppedBeforeHandled),
             mailbox_full: get(DeadLetterReason::MailboxFull),
             no_routees: get(DeadLetterReason::NoRoutees),
+            unreachable: get(DeadLetterReason::Unreachable),
+            too_large: get(DeadLetterReason::TooLarge),
+            undecodable: get(DeadLetterReason::Undecodable),
         };
         stats.total = DeadLetterReason::ALL.iter().map(|r| get(*r)).sum();
         stats

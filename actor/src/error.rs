@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::dead_letter::DeadLetterReason;
+
 /// A string could not be parsed as an [`ActorPath`](crate::ActorPath).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -95,6 +97,11 @@ pub enum TryTellError<M> {
     Full(M),
     /// The actor has stopped (or a router has no routees).
     Closed(M),
+    /// The message cannot cross the wire: it encodes larger than the
+    /// transport's frame limit, or fails to encode.
+    TooLarge(M),
+    /// The actor's node cannot be reached: no connection, or its send queue is full.
+    Unreachable(M),
 }
 
 /// [`ActorRef::send`](crate::ActorRef::send) did not deliver; the message is given back.
@@ -104,6 +111,10 @@ pub enum SendError<M> {
     Full(M),
     /// The actor has stopped (or a router has no routees).
     Closed(M),
+    /// The message cannot cross the wire; see [`TryTellError::TooLarge`].
+    TooLarge(M),
+    /// The actor's node cannot be reached; see [`TryTellError::Unreachable`].
+    Unreachable(M),
 }
 
 macro_rules! message_error {
@@ -112,7 +123,7 @@ macro_rules! message_error {
             /// The message that was not delivered.
             pub fn into_inner(self) -> M {
                 match self {
-                    $name::Full(m) | $name::Closed(m) => m,
+                    $name::Full(m) | $name::Closed(m) | $name::TooLarge(m) | $name::Unreachable(m) => m,
                 }
             }
 
@@ -127,6 +138,8 @@ macro_rules! message_error {
                 match self {
                     $name::Full(_) => f.write_str(concat!(stringify!($name), "::Full(..)")),
                     $name::Closed(_) => f.write_str(concat!(stringify!($name), "::Closed(..)")),
+                    $name::TooLarge(_) => f.write_str(concat!(stringify!($name), "::TooLarge(..)")),
+                    $name::Unreachable(_) => f.write_str(concat!(stringify!($name), "::Unreachable(..)")),
                 }
             }
         }
@@ -136,11 +149,25 @@ macro_rules! message_error {
                 match self {
                     $name::Full(_) => f.write_str(concat!($what, ": mailbox full")),
                     $name::Closed(_) => f.write_str(concat!($what, ": recipient stopped")),
+                    $name::TooLarge(_) => f.write_str(concat!($what, ": message too large for the wire")),
+                    $name::Unreachable(_) => f.write_str(concat!($what, ": node unreachable")),
                 }
             }
         }
 
         impl<M> std::error::Error for $name<M> {}
+
+        impl<M> $name<M> {
+            /// The error for a message a transport refused.
+            pub(crate) fn refused(msg: M, reason: DeadLetterReason) -> Self {
+                match reason {
+                    DeadLetterReason::MailboxFull => $name::Full(msg),
+                    DeadLetterReason::TooLarge | DeadLetterReason::Undecodable => $name::TooLarge(msg),
+                    DeadLetterReason::Unreachable => $name::Unreachable(msg),
+                    _ => $name::Closed(msg),
+                }
+            }
+        }
     };
 }
 
@@ -164,6 +191,24 @@ pub enum AskError {
     /// The recipient dropped the reply handle without replying.
     #[error("ask failed: the recipient dropped the reply handle without replying")]
     NoReply,
+    /// The request cannot cross the wire: too large, or it fails to encode.
+    #[error("ask failed: request too large for the wire")]
+    TooLarge,
+    /// The recipient's node cannot be reached.
+    #[error("ask failed: node unreachable")]
+    Unreachable,
+}
+
+impl AskError {
+    /// The error for a request that became a dead letter for `reason`.
+    pub(crate) fn undelivered(reason: DeadLetterReason) -> Self {
+        match reason {
+            DeadLetterReason::MailboxFull => AskError::MailboxFull,
+            DeadLetterReason::TooLarge | DeadLetterReason::Undecodable => AskError::TooLarge,
+            DeadLetterReason::Unreachable => AskError::Unreachable,
+            _ => AskError::Terminated,
+        }
+    }
 }
 
 /// The system did not shut down within its configured timeout.

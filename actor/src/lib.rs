@@ -102,6 +102,7 @@
 //! | observe | [`EventStream`], [`DeadLetter`], [`HealthReport`] |
 //! | schedule | [`Timers`] |
 //! | block | [`Dispatcher::Blocking`] |
+//! | plug in a network transport | [`transport`] |
 
 mod actor;
 mod actor_ref;
@@ -129,6 +130,7 @@ mod system;
 mod system_msg;
 mod task;
 mod timers;
+pub mod transport;
 mod watch;
 
 pub use actor::Actor;

@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::deadline::Expire;
 use crate::mailbox::lock;
+use crate::transport::RemoteReply;
 
 /// Where to send the answer to a request: put one in the message.
 ///
@@ -20,6 +21,13 @@ use crate::mailbox::lock;
 /// [`AskError::NoReply`](crate::AskError::NoReply) at once instead of waiting
 /// for its timeout.
 ///
+/// A handle travels inside messages to other nodes too: the transport
+/// serialises it as the address of a temporary entry on the asker's node
+/// and the recipient gets a handle that answers over the network (see
+/// [`transport`](crate::transport)). Across nodes the first reply still wins,
+/// but a dropped remote handle is not noticed: the asker waits for its
+/// timeout.
+///
 /// ```
 /// use compaktor_actor::ReplyTo;
 ///
@@ -29,6 +37,16 @@ use crate::mailbox::lock;
 /// # let _ = |m: Msg| match m { Msg::Get(r) => { let _ = r.send(1); } };
 /// ```
 pub struct ReplyTo<R> {
+    inner: Handle<R>,
+}
+
+enum Handle<R> {
+    Local(LocalHandle<R>),
+    Remote(Arc<dyn RemoteReply<R>>),
+}
+
+/// One counted handle on a local slot.
+struct LocalHandle<R> {
     slot: Arc<Slot<R>>,
 }
 
@@ -69,13 +87,40 @@ pub(crate) fn pair<R>() -> (ReplyTo<R>, ReplyFuture<R>) {
         senders: AtomicUsize::new(1),
         replied: AtomicBool::new(false),
     });
-    (ReplyTo { slot: slot.clone() }, ReplyFuture { slot, done: false })
+    let reply = ReplyTo {
+        inner: Handle::Local(LocalHandle { slot: slot.clone() }),
+    };
+    (reply, ReplyFuture { slot, done: false })
 }
 
-impl<R> ReplyTo<R> {
+impl<R: 'static> ReplyTo<R> {
+    /// A handle that answers through `remote`; for transports.
+    pub fn remote(remote: Arc<dyn RemoteReply<R>>) -> Self {
+        ReplyTo {
+            inner: Handle::Remote(remote),
+        }
+    }
+
     /// Sends the reply. Hands the value back if another clone already
     /// replied or the asker has given up (timed out).
     pub fn send(self, value: R) -> Result<(), R> {
+        match &self.inner {
+            Handle::Local(local) => local.send(value),
+            Handle::Remote(remote) => remote.send(value),
+        }
+    }
+
+    /// Whether a reply would be wasted: already replied, or the asker gave up.
+    pub fn is_closed(&self) -> bool {
+        match &self.inner {
+            Handle::Local(local) => local.is_closed(),
+            Handle::Remote(remote) => remote.is_closed(),
+        }
+    }
+}
+
+impl<R> LocalHandle<R> {
+    fn send(&self, value: R) -> Result<(), R> {
         let mut state = lock(&self.slot.state);
         if state.asker_gone || self.slot.replied.load(Ordering::Relaxed) {
             return Err(value);
@@ -90,22 +135,27 @@ impl<R> ReplyTo<R> {
         Ok(())
     }
 
-    /// Whether a reply would be wasted: already replied, or the asker gave up.
-    pub fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         self.slot.replied.load(Ordering::Acquire) || lock(&self.slot.state).asker_gone
     }
 }
 
-impl<R> Clone for ReplyTo<R> {
+impl<R: 'static> Clone for ReplyTo<R> {
     fn clone(&self) -> Self {
-        self.slot.senders.fetch_add(1, Ordering::Relaxed);
-        ReplyTo {
-            slot: self.slot.clone(),
-        }
+        let inner = match &self.inner {
+            Handle::Local(local) => {
+                local.slot.senders.fetch_add(1, Ordering::Relaxed);
+                Handle::Local(LocalHandle {
+                    slot: local.slot.clone(),
+                })
+            }
+            Handle::Remote(remote) => Handle::Remote(remote.clone()),
+        };
+        ReplyTo { inner }
     }
 }
 
-impl<R> Drop for ReplyTo<R> {
+impl<R> Drop for LocalHandle<R> {
     fn drop(&mut self) {
         // The last handle wakes the asker, unless a reply already did.
         if self.slot.senders.fetch_sub(1, Ordering::AcqRel) == 1 && !self.slot.replied.load(Ordering::Acquire) {
@@ -117,7 +167,7 @@ impl<R> Drop for ReplyTo<R> {
     }
 }
 
-impl<R> fmt::Debug for ReplyTo<R> {
+impl<R: 'static> fmt::Debug for ReplyTo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyTo").field("closed", &self.is_closed()).finish()
     }

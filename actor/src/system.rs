@@ -16,7 +16,7 @@ use crate::blocking::BlockingPool;
 use crate::cell::{self, ErasedCell};
 use crate::config::SystemConfig;
 use crate::context::Context;
-use crate::dead_letter::{DeadLetterOffice, DeadLetterStats};
+use crate::dead_letter::{DeadLetterOffice, DeadLetterReason, DeadLetterStats};
 use crate::deadline::AskDeadlines;
 use crate::error::{LookupError, ShutdownError, SpawnError, SystemError};
 use crate::event_stream::{EventStream, LifecycleEvent, Topic};
@@ -470,6 +470,18 @@ impl ActorSystem {
 
     pub(crate) fn actor_started(&self) {
         self.inner.live_actors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Publishes `msg`, bound for `recipient`, as a dead letter. For
+    /// transports and other extensions that fail to deliver a message.
+    pub fn dead_letter<M: Send + 'static>(
+        &self,
+        recipient: &ActorPath,
+        sender: Option<ActorPath>,
+        msg: M,
+        reason: DeadLetterReason,
+    ) {
+        self.inner.dead_letters.publish(recipient, sender, msg, reason);
     }
 
     pub(crate) fn actor_stopped(&self) {

@@ -51,7 +51,9 @@ pub struct Terminated {
 }
 
 impl Terminated {
-    pub(crate) fn new(actor: ActorPath, reason: StopReason) -> Self {
+    /// A notification that `actor` stopped for `reason`; for transports
+    /// that learn of a remote actor's end.
+    pub fn new(actor: ActorPath, reason: StopReason) -> Self {
         Terminated { actor, reason }
     }
 

@@ -1,0 +1,358 @@
+//! Length-delimited frames: the wire format, without any I/O.
+//!
+//! A frame is a 4-byte little-endian body length followed by the body:
+//!
+//! ```text
+//! kind: u8 | recipient: u16 len + utf-8 | sender: u16 len + utf-8 (0 = none)
+//!          | manifest: u16 len + utf-8 | payload: the rest
+//! ```
+//!
+//! [`FrameDecoder`] takes bytes as they arrive and hands back whole frames.
+//! It checks a frame's length against the limit before buffering its body,
+//! so a peer cannot make us allocate more than one frame's worth. A length
+//! over the limit loses the framing and ends the stream; a body that does
+//! not parse is reported and skipped, and the frames after it still decode.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// Bytes before a frame's body: its length.
+pub(crate) const LENGTH_BYTES: usize = 4;
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kind {
+    /// First frame on every stream: who is talking. The recipient field
+    /// holds the sender's address, the manifest its incarnation id.
+    Hello = 1,
+    /// A user message for `recipient`.
+    Message = 2,
+    /// Stop `recipient`.
+    Stop = 3,
+    /// Tell the sender (a watcher id) when `recipient` terminates.
+    Watch = 4,
+    /// `recipient` has terminated; the payload is the reason, as text.
+    Terminated = 5,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Hello,
+            2 => Kind::Message,
+            3 => Kind::Stop,
+            4 => Kind::Watch,
+            5 => Kind::Terminated,
+            _ => return None,
+        })
+    }
+}
+
+/// One decoded frame. The fields share the frame's buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Frame {
+    pub(crate) kind: Kind,
+    pub(crate) recipient: Text,
+    pub(crate) sender: Option<Text>,
+    pub(crate) manifest: Text,
+    pub(crate) payload: Bytes,
+}
+
+/// UTF-8 text inside a frame's buffer.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Text(Bytes);
+
+impl Text {
+    pub(crate) fn as_str(&self) -> &str {
+        // Checked when the frame was parsed.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Why bytes did not make a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The length prefix exceeds the limit: the stream cannot be resynchronised.
+    #[error("frame of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The body is not a well-formed frame; the frame is skipped.
+    #[error("malformed frame: {0}")]
+    Malformed(&'static str),
+}
+
+/// Appends one frame to `out`. Fails, leaving `out` as it was, if the
+/// frame would exceed `max` bytes or a text field 65 535 bytes.
+pub(crate) fn encode(
+    out: &mut BytesMut,
+    kind: Kind,
+    recipient: &str,
+    sender: Option<&str>,
+    manifest: &str,
+    payload: &[u8],
+    max: usize,
+) -> Result<(), FrameError> {
+    let sender = sender.unwrap_or("");
+    let fields = [recipient, sender, manifest];
+    if fields.iter().any(|f| f.len() > u16::MAX as usize) {
+        return Err(FrameError::Malformed("text field longer than 65535 bytes"));
+    }
+    let len = 1 + fields.iter().map(|f| 2 + f.len()).sum::<usize>() + payload.len();
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    out.reserve(LENGTH_BYTES + len);
+    out.put_u32_le(len as u32);
+    out.put_u8(kind as u8);
+    for field in fields {
+        out.put_u16_le(field.len() as u16);
+        out.put_slice(field.as_bytes());
+    }
+    out.put_slice(payload);
+    Ok(())
+}
+
+/// Parses one frame body.
+fn parse(mut body: Bytes) -> Result<Frame, FrameError> {
+    if body.is_empty() {
+        return Err(FrameError::Malformed("empty frame"));
+    }
+    let kind = Kind::from_u8(body.get_u8()).ok_or(FrameError::Malformed("unknown frame kind"))?;
+    let mut text = || -> Result<Text, FrameError> {
+        if body.remaining() < 2 {
+            return Err(FrameError::Malformed("truncated field length"));
+        }
+        let len = body.get_u16_le() as usize;
+        if body.remaining() < len {
+            return Err(FrameError::Malformed("truncated field"));
+        }
+        let field = body.split_to(len);
+        std::str::from_utf8(&field).map_err(|_| FrameError::Malformed("field is not utf-8"))?;
+        Ok(Text(field))
+    };
+    let recipient = text()?;
+    let sender = text()?;
+    let manifest = text()?;
+    Ok(Frame {
+        kind,
+        recipient,
+        sender: (!sender.0.is_empty()).then_some(sender),
+        manifest,
+        payload: body,
+    })
+}
+
+/// Reassembles frames from the bytes of one stream.
+pub(crate) struct FrameDecoder {
+    buf: BytesMut,
+    max: usize,
+    /// The oversized length that lost the framing; nothing decodes after it.
+    broken: Option<usize>,
+}
+
+impl FrameDecoder {
+    /// A decoder refusing frames longer than `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        FrameDecoder {
+            buf: BytesMut::new(),
+            max,
+            broken: None,
+        }
+    }
+
+    /// Adds bytes read from the stream.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if self.broken.is_none() {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// The next whole frame, if one has arrived. After
+    /// [`FrameError::TooLarge`] it returns that error forever.
+    pub(crate) fn next_frame(&mut self) -> Option<Result<Frame, FrameError>> {
+        let max = self.max;
+        if let Some(len) = self.broken {
+            return Some(Err(FrameError::TooLarge { len, max }));
+        }
+        if self.buf.len() < LENGTH_BYTES {
+            return None;
+        }
+        let len = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        if len > max {
+            self.broken = Some(len);
+            self.buf = BytesMut::new();
+            return Some(Err(FrameError::TooLarge { len, max }));
+        }
+        if self.buf.len() < LENGTH_BYTES + len {
+            // Reserve no more than this frame needs: the limit bounds it.
+            self.buf.reserve(LENGTH_BYTES + len - self.buf.len());
+            return None;
+        }
+        self.buf.advance(LENGTH_BYTES);
+        let body = self.buf.split_to(len).freeze();
+        Some(parse(body))
+    }
+
+    /// Bytes buffered and not yet decoded.
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 1024;
+
+    fn frame(kind: Kind, recipient: &str, sender: Option<&str>, manifest: &str, payload: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
+        encode(&mut out, kind, recipient, sender, manifest, payload, MAX).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_frame_round_trips_even_when_it_arrives_a_byte_at_a_time() {
+        let bytes = frame(
+            Kind::Message,
+            "compaktor://a@h:1/user/x#7",
+            Some("s"),
+            "app.Ping",
+            b"\x01\x02",
+        );
+        assert_eq!(bytes.len(), LENGTH_BYTES + 1 + 6 + 26 + 1 + 8 + 2);
+        let mut decoder = FrameDecoder::new(MAX);
+        for (i, b) in bytes.iter().enumerate() {
+            assert!(decoder.next_frame().is_none(), "a frame before byte {i}");
+            decoder.push(&[*b]);
+        }
+        let f = decoder.next_frame().unwrap().unwrap();
+        assert_eq!(f.kind, Kind::Message);
+        assert_eq!(f.recipient.as_str(), "compaktor://a@h:1/user/x#7");
+        assert_eq!(f.sender.as_ref().map(Text::as_str), Some("s"));
+        assert_eq!(f.manifest.as_str(), "app.Ping");
+        assert_eq!(&f.payload[..], b"\x01\x02");
+        assert!(decoder.next_frame().is_none());
+        assert_eq!(decoder.buffered(), 0);
+    }
+
+    #[test]
+    fn many_frames_in_one_read_come_out_in_order() {
+        let mut bytes = BytesMut::new();
+        for i in 0..100u32 {
+            bytes.extend_from_slice(&frame(Kind::Message, "r", None, "m", &i.to_le_bytes()));
+        }
+        let mut decoder = FrameDecoder::new(MAX);
+        decoder.push(&bytes);
+        for i in 0..100u32 {
+            let f = decoder.next_frame().unwrap().unwrap();
+            assert_eq!(f.sender, None);
+            assert_eq!(&f.payload[..], i.to_le_bytes());
+        }
+        assert!(decoder.next_frame().is_none());
+    }
+
+    #[test]
+    fn an_oversized_outgoing_frame_is_refused_and_nothing_is_written() {
+        let mut out = BytesMut::new();
+        let err = encode(&mut out, Kind::Message, "r", None, "m", &[0; MAX], MAX).unwrap_err();
+        assert!(matches!(err, FrameError::TooLarge { max: MAX, .. }), "{err}");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_oversized_length_is_refused_before_any_body_is_buffered() {
+        let mut decoder = FrameDecoder::new(MAX);
+        decoder.push(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            decoder.next_frame(),
+            Some(Err(FrameError::TooLarge {
+                len: u32::MAX as usize,
+                max: MAX
+            }))
+        );
+        decoder.push(&[0; 64]);
+        assert!(matches!(decoder.next_frame(), Some(Err(FrameError::TooLarge { .. }))));
+        assert_eq!(decoder.buffered(), 0);
+    }
+
+    #[test]
+    fn a_malformed_body_is_skipped_and_the_next_frame_still_decodes() {
+        let mut decoder = FrameDecoder::new(MAX);
+        // Kind 99, then a truncated field.
+        decoder.push(&3u32.to_le_bytes());
+        decoder.push(&[99, 0, 0]);
+        decoder.push(&5u32.to_le_bytes());
+        decoder.push(&[2, 9, 0, b'a', b'b']);
+        decoder.push(&frame(Kind::Stop, "r", None, "", b""));
+        assert_eq!(
+            decoder.next_frame(),
+            Some(Err(FrameError::Malformed("unknown frame kind")))
+        );
+        assert_eq!(
+            decoder.next_frame(),
+            Some(Err(FrameError::Malformed("truncated field")))
+        );
+        assert_eq!(decoder.next_frame().unwrap().unwrap().kind, Kind::Stop);
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_field_is_malformed() {
+        let mut decoder = FrameDecoder::new(MAX);
+        decoder.push(&4u32.to_le_bytes());
+        decoder.push(&[2, 1, 0, 0xff]);
+        assert_eq!(
+            decoder.next_frame(),
+            Some(Err(FrameError::Malformed("field is not utf-8")))
+        );
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, fed in arbitrary pieces: no panic, and the
+        /// buffer never holds more than one frame's worth beyond a read.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_grow_the_buffer(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..20)
+        ) {
+            let mut decoder = FrameDecoder::new(MAX);
+            for chunk in chunks {
+                decoder.push(&chunk);
+                while let Some(result) = decoder.next_frame() {
+                    if matches!(result, Err(FrameError::TooLarge { .. })) {
+                        break;
+                    }
+                }
+                proptest::prop_assert!(decoder.buffered() <= LENGTH_BYTES + MAX + 300);
+            }
+        }
+
+        /// Whatever encodes, decodes to the same fields.
+        #[test]
+        fn encode_then_decode_is_the_identity(
+            recipient in "\\PC{0,40}", sender in proptest::option::of("\\PC{1,20}"),
+            manifest in "\\PC{0,20}", payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200)
+        ) {
+            let mut out = BytesMut::new();
+            encode(&mut out, Kind::Message, &recipient, sender.as_deref(), &manifest, &payload, MAX).unwrap();
+            let mut decoder = FrameDecoder::new(MAX);
+            decoder.push(&out);
+            let f = decoder.next_frame().unwrap().unwrap();
+            proptest::prop_assert_eq!(f.recipient.as_str(), recipient.as_str());
+            proptest::prop_assert_eq!(f.sender.as_ref().map(Text::as_str), sender.as_deref());
+            proptest::prop_assert_eq!(f.manifest.as_str(), manifest.as_str());
+            proptest::prop_assert_eq!(&f.payload[..], &payload[..]);
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! Message types that may cross the wire, each under a stable manifest.
+//!
+//! Registration is where the generic code lives: `register::<M>` turns the
+//! type and the codec into plain function pointers, so the node that runs
+//! them is not generic at all.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use compaktor_actor::{ActorRef, DeadLetterReason, ReplyTo};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{Codec, CodecError, Postcard};
+use crate::node::{Inbound, Shared};
+use crate::route::{RemoteReplyTo, Route};
+
+/// The message types a node can send and receive, and their codec.
+///
+/// Every node of a cluster registers the same types under the same
+/// manifests. A reply type (the `R` of a `ReplyTo<R>` inside a message) is
+/// a message type too.
+///
+/// ```
+/// use compaktor_remote::Registry;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Ping(u64);
+///
+/// let mut registry = Registry::new();
+/// registry.register::<Ping>("example.Ping").register::<u64>("u64");
+/// ```
+pub struct Registry<C: Codec = Postcard> {
+    types: Types,
+    codec: PhantomData<C>,
+}
+
+impl Registry<Postcard> {
+    /// An empty registry using the default codec, postcard.
+    pub fn new() -> Self {
+        Self::with_codec()
+    }
+}
+
+impl Default for Registry<Postcard> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Codec> Registry<C> {
+    /// An empty registry using codec `C`.
+    pub fn with_codec() -> Self {
+        Registry {
+            types: Types::default(),
+            codec: PhantomData,
+        }
+    }
+
+    /// Lets messages of type `M` cross the wire under `manifest`.
+    /// Registering a manifest or a type twice replaces the first.
+    pub fn register<M>(&mut self, manifest: &'static str) -> &mut Self
+    where
+        M: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let entry = Arc::new(Entry {
+            manifest,
+            type_name: std::any::type_name::<M>(),
+            encode: encode::<M, C>,
+            deliver: deliver::<M, C>,
+            remote_ref: remote_ref::<M>,
+            export_reply: export_reply::<M, C>,
+            import_reply: import_reply::<M>,
+        });
+        self.types.by_manifest.insert(manifest, entry.clone());
+        self.types.by_type.insert(TypeId::of::<M>(), entry);
+        self
+    }
+
+    pub(crate) fn into_types(self) -> Types {
+        self.types
+    }
+}
+
+/// The registered types, with the codec baked in.
+#[derive(Default)]
+pub(crate) struct Types {
+    by_manifest: HashMap<&'static str, Arc<Entry>>,
+    by_type: HashMap<TypeId, Arc<Entry>>,
+}
+
+impl Types {
+    pub(crate) fn by_manifest(&self, manifest: &str) -> Option<&Arc<Entry>> {
+        self.by_manifest.get(manifest)
+    }
+
+    pub(crate) fn by_type(&self, id: TypeId) -> Option<&Arc<Entry>> {
+        self.by_type.get(&id)
+    }
+}
+
+/// A type-erased value: the registered type, or a ref or reply handle of it.
+pub(crate) type AnyBox = Box<dyn Any + Send>;
+/// Builds a ref or reply handle of the registered type towards a path on another node.
+type Towards = fn(&Arc<Shared>, &Arc<Entry>, compaktor_actor::ActorPath) -> AnyBox;
+
+/// One registered type. Every `dyn Any` here is that type, or a ref or
+/// reply handle of it.
+pub(crate) struct Entry {
+    pub(crate) manifest: &'static str,
+    pub(crate) type_name: &'static str,
+    /// Encodes a `&M`.
+    pub(crate) encode: fn(&dyn Any, &mut Vec<u8>) -> Result<(), CodecError>,
+    /// Decodes a payload and tells it to the local actor at `recipient`.
+    pub(crate) deliver: fn(&mut Inbound, &str, Option<&str>, &[u8]),
+    /// An `ActorRef<M>` reaching `path` on another node.
+    pub(crate) remote_ref: Towards,
+    /// Wraps a `ReplyTo<M>` so a payload can complete it.
+    pub(crate) export_reply: fn(AnyBox) -> Option<Box<dyn PendingReply>>,
+    /// A `ReplyTo<M>` answering to `address` on another node.
+    pub(crate) import_reply: Towards,
+}
+
+/// A local asker's reply handle, waiting for a reply from another node.
+pub(crate) trait PendingReply: Send {
+    /// Decodes `payload` and answers with it.
+    fn complete(self: Box<Self>, shared: &Arc<Shared>, payload: &[u8]) -> Result<(), CodecError>;
+    /// Whether the asker has stopped waiting.
+    fn is_closed(&self) -> bool;
+}
+
+struct Pending<R, C> {
+    reply: ReplyTo<R>,
+    codec: PhantomData<fn() -> C>,
+}
+
+impl<R: DeserializeOwned + Send + 'static, C: Codec> PendingReply for Pending<R, C> {
+    fn complete(self: Box<Self>, shared: &Arc<Shared>, payload: &[u8]) -> Result<(), CodecError> {
+        let value: R = shared.decoding(|| C::decode(payload))?;
+        let _ = self.reply.send(value);
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.reply.is_closed()
+    }
+}
+
+fn encode<M: Serialize + 'static, C: Codec>(value: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let value = value
+        .downcast_ref::<M>()
+        .ok_or_else(|| CodecError::Encode(format!("not a {}", std::any::type_name::<M>())))?;
+    C::encode(value, out)
+}
+
+fn deliver<M: DeserializeOwned + Send + 'static, C: Codec>(
+    inbound: &mut Inbound,
+    recipient: &str,
+    sender: Option<&str>,
+    payload: &[u8],
+) {
+    let shared = inbound.shared().clone();
+    let msg: M = match shared.decoding(|| C::decode(payload)) {
+        Ok(msg) => msg,
+        Err(error) => {
+            return inbound.undecodable(
+                recipient,
+                sender,
+                std::any::type_name::<M>(),
+                payload,
+                &error.to_string(),
+            );
+        }
+    };
+    match inbound.local_ref::<M>(recipient) {
+        Ok(target) => target.tell(msg),
+        Err(reason) => shared.dead_letter_to(recipient, sender, msg, reason),
+    }
+}
+
+fn remote_ref<M: Send + 'static>(
+    shared: &Arc<Shared>,
+    entry: &Arc<Entry>,
+    path: compaktor_actor::ActorPath,
+) -> Box<dyn Any + Send> {
+    let route: Arc<dyn compaktor_actor::transport::RemoteRoute<M>> = Arc::new(Route::<M>::new(shared, entry, path));
+    Box::new(ActorRef::remote(route))
+}
+
+fn export_reply<R: DeserializeOwned + Send + 'static, C: Codec>(
+    handle: Box<dyn Any + Send>,
+) -> Option<Box<dyn PendingReply>> {
+    let reply = *handle.downcast::<ReplyTo<R>>().ok()?;
+    Some(Box::new(Pending::<R, C> {
+        reply,
+        codec: PhantomData,
+    }))
+}
+
+fn import_reply<R: Send + 'static>(
+    shared: &Arc<Shared>,
+    entry: &Arc<Entry>,
+    address: compaktor_actor::ActorPath,
+) -> Box<dyn Any + Send> {
+    let remote: Arc<dyn compaktor_actor::transport::RemoteReply<R>> =
+        Arc::new(RemoteReplyTo::<R>::new(shared, entry, address));
+    Box::new(ReplyTo::remote(remote))
+}
+
+/// Why an inbound message was not handed to a local actor.
+pub(crate) fn lookup_reason(error: &compaktor_actor::LookupError) -> DeadLetterReason {
+    match error {
+        compaktor_actor::LookupError::WrongType { .. } => DeadLetterReason::Undecodable,
+        _ => DeadLetterReason::RecipientStopped,
+    }
+}

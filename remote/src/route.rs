@@ -1,0 +1,134 @@
+//! What a remote `ActorRef` and a remote `ReplyTo` hold: the way to a peer.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use compaktor_actor::transport::{BoxFuture, RemoteReply, RemoteRoute};
+use compaktor_actor::{ActorPath, ActorSystem, DeadLetterReason, StopReason, Terminated};
+
+use crate::frame::Kind;
+use crate::node::{Peer, Shared};
+use crate::registry::Entry;
+
+/// The route of an `ActorRef<M>` to an actor on another node.
+pub(crate) struct Route<M> {
+    path: ActorPath,
+    recipient: String,
+    shared: Arc<Shared>,
+    entry: Arc<Entry>,
+    /// `None` when the path's address is not one we can dial.
+    peer: Option<Arc<Peer>>,
+    gone: Arc<AtomicBool>,
+    _msg: PhantomData<fn(M)>,
+}
+
+impl<M> Route<M> {
+    pub(crate) fn new(shared: &Arc<Shared>, entry: &Arc<Entry>, path: ActorPath) -> Self {
+        Route {
+            recipient: path.to_string(),
+            peer: shared.peer(path.address()),
+            path,
+            shared: shared.clone(),
+            entry: entry.clone(),
+            gone: Arc::new(AtomicBool::new(false)),
+            _msg: PhantomData,
+        }
+    }
+}
+
+impl<M: Send + 'static> RemoteRoute<M> for Route<M> {
+    fn path(&self) -> &ActorPath {
+        &self.path
+    }
+
+    fn system(&self) -> &ActorSystem {
+        self.shared.system()
+    }
+
+    fn tell(&self, msg: M) -> Result<(), (M, DeadLetterReason)> {
+        let mut payload = Vec::new();
+        if let Err(error) = self.shared.encoding(|| (self.entry.encode)(&msg, &mut payload)) {
+            tracing::warn!(recipient = %self.path, message_type = self.entry.type_name, %error, "message not sent");
+            return Err((msg, DeadLetterReason::Undecodable));
+        }
+        let Some(peer) = &self.peer else {
+            return Err((msg, DeadLetterReason::Unreachable));
+        };
+        match peer.send(Kind::Message, &self.recipient, None, self.entry.manifest, &payload) {
+            Ok(()) => Ok(()),
+            Err(reason) => Err((msg, reason)),
+        }
+    }
+
+    fn stop(&self) {
+        if let Some(peer) = &self.peer {
+            let _ = peer.send(Kind::Stop, &self.recipient, None, "", &[]);
+        }
+    }
+
+    fn terminated(&self) -> BoxFuture<Terminated> {
+        let path = self.path.clone();
+        let gone = self.gone.clone();
+        let Some(peer) = self.peer.clone() else {
+            gone.store(true, Ordering::Release);
+            return Box::pin(async move { Terminated::new(path, StopReason::Stopped) });
+        };
+        let watch = peer.watch(&self.recipient);
+        Box::pin(async move {
+            let terminated = watch
+                .await
+                .unwrap_or_else(|_| Terminated::new(path, StopReason::Stopped));
+            gone.store(true, Ordering::Release);
+            terminated
+        })
+    }
+
+    fn is_terminated(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+}
+
+/// A reply handle whose asker waits on another node, at `address` (a
+/// temporary path there).
+pub(crate) struct RemoteReplyTo<R> {
+    address: String,
+    shared: Arc<Shared>,
+    entry: Arc<Entry>,
+    peer: Option<Arc<Peer>>,
+    replied: AtomicBool,
+    _reply: PhantomData<fn(R)>,
+}
+
+impl<R> RemoteReplyTo<R> {
+    pub(crate) fn new(shared: &Arc<Shared>, entry: &Arc<Entry>, address: ActorPath) -> Self {
+        RemoteReplyTo {
+            address: address.to_string(),
+            peer: shared.peer(address.address()),
+            shared: shared.clone(),
+            entry: entry.clone(),
+            replied: AtomicBool::new(false),
+            _reply: PhantomData,
+        }
+    }
+}
+
+impl<R: Send + 'static> RemoteReply<R> for RemoteReplyTo<R> {
+    fn send(&self, value: R) -> Result<(), R> {
+        if self.replied.swap(true, Ordering::AcqRel) {
+            return Err(value);
+        }
+        let mut payload = Vec::new();
+        if let Err(error) = self.shared.encoding(|| (self.entry.encode)(&value, &mut payload)) {
+            tracing::warn!(asker = %self.address, reply_type = self.entry.type_name, %error, "reply not sent");
+            return Err(value);
+        }
+        let Some(peer) = &self.peer else { return Err(value) };
+        peer.send(Kind::Message, &self.address, None, self.entry.manifest, &payload)
+            .map_err(|_| value)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.replied.load(Ordering::Acquire)
+    }
+}
