@@ -3,8 +3,9 @@
 //! This facade re-exports the crates of the workspace so that a service
 //! depends on one crate. Today it holds the local runtime,
 //! [`compaktor_actor`]: typed actors, supervision, routers, dead letters,
-//! health checks, timers and the blocking pool. Remoting, cluster and
-//! streams join it as they land.
+//! health checks, timers and the blocking pool; and remoting,
+//! [`remote`] (nodes over QUIC with mutual TLS). Cluster and streams join
+//! it as they land.
 //!
 //! ```
 //! use std::time::Duration;
@@ -34,6 +35,7 @@
 
 pub use compaktor_actor as actor;
 pub use compaktor_actor::*;
+pub use compaktor_remote as remote;
 
 /// The README's example, compiled and run as a doc test so the front door stays true.
 #[doc = include_str!("../README.md")]

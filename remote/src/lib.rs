@@ -22,6 +22,16 @@
 //! [`DeadLetter`](compaktor_actor::DeadLetter), and the connection and every
 //! other actor keep working.
 //!
+//! # Not built yet
+//!
+//! This is the first slice of remoting. Still to come: one shared
+//! connection per pair of nodes (today each node dials its own and reads
+//! the other's), system messages on their own acknowledged stream and large
+//! messages on theirs (today all share one stream), a heartbeat with a
+//! phi-accrual detector and `Terminated` on node loss (today a remote watch
+//! resolves when the actor stops), look-ups that ask the other node,
+//! remote spawn, the node binary with its scripts, and the benchmark.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -112,6 +112,10 @@ impl RemoteNode {
         let mut server = server;
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(Some(Duration::from_secs(2)));
+        // A peer needs one stream of ours and opens one of its own; each
+        // open stream may buffer up to `max_frame`, so allow few.
+        transport.max_concurrent_uni_streams(4u32.into());
+        transport.max_concurrent_bidi_streams(0u32.into());
         server.transport_config(Arc::new(transport));
         let endpoint = quinn::Endpoint::server(server, config.bind).map_err(RemoteError::Bind)?;
         let local = endpoint.local_addr().map_err(RemoteError::Bind)?;
@@ -126,6 +130,7 @@ impl RemoteNode {
                 shared: weak.clone(),
             }),
             system,
+            runtime: tokio::runtime::Handle::current(),
             endpoint: endpoint.clone(),
             client,
             types: registry.into_types(),
@@ -194,6 +199,8 @@ pub(crate) struct Shared {
     /// This node's root path as text: `compaktor://sys@host:port/`.
     root: String,
     resolver: Arc<dyn Resolver>,
+    /// Where peer tasks run, so a ref can be made from any thread.
+    runtime: tokio::runtime::Handle,
     endpoint: quinn::Endpoint,
     client: quinn::ClientConfig,
     types: Types,
@@ -240,7 +247,7 @@ impl Shared {
         let mut peers = lock(&self.peers);
         let peer = peers.entry(addr).or_insert_with(|| {
             let (queue, rx) = mpsc::channel(self.send_queue);
-            tokio::spawn(write(Arc::downgrade(self), addr, rx));
+            self.runtime.spawn(write(Arc::downgrade(self), addr, rx));
             Arc::new(Peer {
                 addr,
                 local: self.root.clone(),
