@@ -4,8 +4,8 @@
 //! depends on one crate. Today it holds the local runtime,
 //! [`compaktor_actor`]: typed actors, supervision, routers, dead letters,
 //! health checks, timers and the blocking pool; and remoting,
-//! [`remote`] (nodes over QUIC with mutual TLS). Cluster and streams join
-//! it as they land.
+//! [`remote`] (nodes over QUIC with mutual TLS); and reactive streams,
+//! [`streams`]. The cluster joins it as it lands.
 //!
 //! ```
 //! use std::time::Duration;
@@ -36,6 +36,7 @@
 pub use compaktor_actor as actor;
 pub use compaktor_actor::*;
 pub use compaktor_remote as remote;
+pub use compaktor_streams as streams;
 
 /// The README's example, compiled and run as a doc test so the front door stays true.
 #[doc = include_str!("../README.md")]

@@ -1,0 +1,174 @@
+//! Materialising: turning a blueprint into running tasks.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use crate::error::StreamError;
+use crate::stats::{StageCell, StreamMonitor};
+
+/// Collects what a blueprint needs while it is being materialised: the
+/// tasks to spawn (one per island) and the statistics cells (source first).
+pub(crate) struct Materializer {
+    tasks: Vec<BoxFuture<'static, ()>>,
+    cells: Vec<Arc<StageCell>>,
+}
+
+impl Materializer {
+    fn new() -> Self {
+        Materializer {
+            tasks: Vec::new(),
+            cells: Vec::new(),
+        }
+    }
+
+    /// A fresh statistics cell for the next stage.
+    pub(crate) fn cell(&mut self, name: &'static str) -> Arc<StageCell> {
+        let cell = StageCell::new(name);
+        self.cells.push(Arc::clone(&cell));
+        cell
+    }
+
+    /// An island to run on its own task once the whole graph is built.
+    pub(crate) fn spawn(&mut self, island: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(Box::pin(island));
+    }
+}
+
+pub(crate) type BuildGraph<Mat> = Box<dyn FnOnce(&mut Materializer) -> Mat + Send>;
+
+/// A complete blueprint, from source to sink, ready to [`run`](RunnableGraph::run).
+///
+/// Running spawns one tokio task per island (the stages between async
+/// boundaries) and returns the materialised value, which you chose while
+/// connecting the parts with [`Source::to_mat`](crate::Source::to_mat) and [`Keep`].
+///
+/// ```
+/// use compaktor_streams::{Keep, Sink, Source};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), compaktor_streams::StreamError> {
+/// let graph = Source::<u32>::channel(8).to_mat(Sink::collect(), Keep::both);
+/// let (sender, all) = graph.run();
+/// sender.send(7).await.unwrap();
+/// drop(sender); // closing the channel completes the stream
+/// assert_eq!(all.await?, vec![7]);
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a graph does nothing until it is run"]
+pub struct RunnableGraph<Mat> {
+    build: BuildGraph<Mat>,
+}
+
+impl<Mat> RunnableGraph<Mat> {
+    pub(crate) fn new(build: BuildGraph<Mat>) -> Self {
+        RunnableGraph { build }
+    }
+
+    /// Starts the stream and returns its materialised value.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, like `tokio::spawn`.
+    pub fn run(self) -> Mat {
+        self.run_monitored().0
+    }
+
+    /// Starts the stream and returns its materialised value with a live
+    /// view of every stage's statistics.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, like `tokio::spawn`.
+    pub fn run_monitored(self) -> (Mat, StreamMonitor) {
+        let mut materializer = Materializer::new();
+        let mat = (self.build)(&mut materializer);
+        for island in materializer.tasks {
+            tokio::spawn(island);
+        }
+        (mat, StreamMonitor::new(materializer.cells))
+    }
+
+    /// Transforms the materialised value.
+    pub fn map_materialized<M2>(self, f: impl FnOnce(Mat) -> M2 + Send + 'static) -> RunnableGraph<M2>
+    where
+        Mat: 'static,
+    {
+        let build = self.build;
+        RunnableGraph::new(Box::new(move |m| f(build(m))))
+    }
+}
+
+/// Choosers for the materialised value when two parts are joined, as in
+/// Akka: pass `Keep::left`, `Keep::right`, `Keep::both` or `Keep::none` to
+/// [`Source::to_mat`](crate::Source::to_mat) and the other `*_mat` methods.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep;
+
+impl Keep {
+    /// The left (upstream) part's value.
+    pub fn left<L, R>(left: L, _right: R) -> L {
+        left
+    }
+
+    /// The right (downstream) part's value.
+    pub fn right<L, R>(_left: L, right: R) -> R {
+        right
+    }
+
+    /// Both values, as a pair.
+    pub fn both<L, R>(left: L, right: R) -> (L, R) {
+        (left, right)
+    }
+
+    /// Neither value.
+    pub fn none<L, R>(_left: L, _right: R) {}
+}
+
+/// A materialised future: the outcome of a running stream, such as the
+/// result of [`Sink::fold`](crate::Sink::fold) or the end of
+/// [`Sink::foreach`](crate::Sink::foreach).
+///
+/// Dropping it does not stop the stream; use a
+/// [`KillSwitch`](crate::KillSwitch) for that.
+///
+/// # Cancel safety
+/// Awaiting it is cancel safe: the result stays until taken.
+#[derive(Debug)]
+#[must_use = "a completion does nothing unless awaited"]
+pub struct Completion<T> {
+    rx: oneshot::Receiver<Result<T, StreamError>>,
+}
+
+impl<T> Completion<T> {
+    pub(crate) fn new() -> (CompletionSender<T>, Self) {
+        let (tx, rx) = oneshot::channel();
+        (CompletionSender { tx }, Completion { rx })
+    }
+}
+
+impl<T> Future for Completion<T> {
+    type Output = Result<T, StreamError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(StreamError::AbruptTermination)))
+    }
+}
+
+/// The writing side of a [`Completion`]; dropping it unsent reports
+/// [`StreamError::AbruptTermination`] (a panicking stage drops it).
+pub(crate) struct CompletionSender<T> {
+    tx: oneshot::Sender<Result<T, StreamError>>,
+}
+
+impl<T> CompletionSender<T> {
+    pub(crate) fn send(self, result: Result<T, StreamError>) {
+        // The receiver may be gone: nobody is waiting, which is fine.
+        let _ = self.tx.send(result);
+    }
+}

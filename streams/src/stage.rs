@@ -1,0 +1,353 @@
+//! The stage API: how one operator handles elements, demand and termination.
+//!
+//! Every built-in operator (`map`, `take`, `buffer`, `throttle`, ...) is a
+//! [`Stage`]; [`Flow::from_stage`](crate::Flow::from_stage) turns your own
+//! into a flow. Stages of one island are fused: an element pulled by the
+//! sink travels through the stages as plain calls on one task, with no
+//! queue between them.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::error::StreamError;
+use crate::stats::StageCell;
+
+/// What an upstream answers to a pull: an element, the end (`None`), or a
+/// failure (terminal, like the end).
+pub(crate) type Pull<T> = Poll<Option<Result<T, StreamError>>>;
+
+/// The type-erased output side of a fused chain: a source, or a stage with
+/// everything upstream of it. Dropping it cancels everything upstream.
+pub(crate) trait Upstream<T>: Send {
+    /// Downstream demands one element (the fused form of `request(1)`).
+    /// After `None` or an error it is not polled again.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T>;
+
+    /// Downstream does not want an element now, but stages upstream that
+    /// work ahead (buffers, `map_async`) may make progress.
+    fn poll_pump(&mut self, cx: &mut Context<'_>) {
+        let _ = cx;
+    }
+}
+
+pub(crate) type BoxUpstream<T> = Box<dyn Upstream<T>>;
+
+/// How many elements a stage may pull ahead in one `poll_pump` before it
+/// yields, so that an endless fast source cannot starve its task's peers.
+const PUMP_BUDGET: usize = 64;
+
+/// One processing step with one input and one output.
+///
+/// The runtime calls the handlers; the stage answers through its
+/// [`Outlet`]. Demand drives everything:
+///
+/// - When downstream wants an element and the outlet is empty, the runtime
+///   asks [`should_pull`](Stage::should_pull)`(true)`; if it says yes, the
+///   next upstream element arrives in [`on_push`](Stage::on_push).
+/// - A stage may [`push`](Outlet::push) any number of elements in one
+///   handler; they are delivered one per downstream demand before the
+///   stage is asked again (Akka's `emit`).
+/// - [`on_poll`](Stage::on_poll) runs whenever the stage is polled, for
+///   stages with their own asynchronous work (timers, futures). A stage that
+///   refuses to pull and has nothing to emit must have registered the
+///   waker of `cx` with that work, or the stream stalls.
+/// - A stage that works ahead of demand (a buffer) answers `true` to
+///   `should_pull(false)` and holds what it pulls until downstream asks.
+/// - After [`complete`](Outlet::complete) or [`fail`](Outlet::fail) the
+///   upstream is cancelled at once; elements already pushed are delivered
+///   first, then the terminal signal.
+///
+/// ```
+/// use compaktor_streams::{Flow, Outlet, Sink, Source, Stage};
+///
+/// /// Emits every element twice.
+/// struct Twice;
+///
+/// impl Stage for Twice {
+///     type In = u32;
+///     type Out = u32;
+///     fn name(&self) -> &'static str {
+///         "twice"
+///     }
+///     fn on_push(&mut self, element: u32, out: &mut Outlet<u32>) {
+///         out.push(element);
+///         out.push(element);
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), compaktor_streams::StreamError> {
+/// let all = Source::from_iter([1, 2]).via(Flow::from_stage(Twice)).run_with(Sink::collect());
+/// assert_eq!(all.await?, vec![1, 1, 2, 2]);
+/// # Ok(())
+/// # }
+/// ```
+pub trait Stage: Send + 'static {
+    /// The element type taken from upstream.
+    type In: Send + 'static;
+    /// The element type passed downstream.
+    type Out: Send + 'static;
+
+    /// The name shown in statistics.
+    fn name(&self) -> &'static str {
+        "stage"
+    }
+
+    /// An element arrived from upstream, because this stage pulled.
+    fn on_push(&mut self, element: Self::In, out: &mut Outlet<Self::Out>);
+
+    /// Upstream completed; by default complete too.
+    fn on_upstream_finish(&mut self, out: &mut Outlet<Self::Out>) {
+        out.complete();
+    }
+
+    /// Upstream failed; by default fail with the same error.
+    fn on_upstream_failure(&mut self, error: StreamError, out: &mut Outlet<Self::Out>) {
+        out.fail(error);
+    }
+
+    /// Whether to pull an element from upstream now. `downstream_waiting`
+    /// says whether downstream is waiting for an element from this stage.
+    /// By default a stage pulls exactly when its downstream does.
+    fn should_pull(&self, downstream_waiting: bool) -> bool {
+        downstream_waiting
+    }
+
+    /// Drives the stage's own asynchronous work (see the trait docs).
+    fn on_poll(&mut self, cx: &mut Context<'_>, out: &mut Outlet<Self::Out>) {
+        let _ = (cx, out);
+    }
+
+    /// Downstream cancelled before this stage finished. Release resources here
+    /// (dropping the stage does too).
+    fn on_downstream_finish(&mut self) {}
+
+    /// How many elements the stage holds, for statistics.
+    fn buffered(&self) -> usize {
+        0
+    }
+}
+
+/// Where a [`Stage`] puts its output and its terminal signal.
+#[derive(Debug)]
+pub struct Outlet<T> {
+    // The common case is one element per pull: keep it out of the deque.
+    first: Option<T>,
+    rest: VecDeque<T>,
+    end: Option<Result<(), StreamError>>,
+    closed: bool,
+    pulled: bool,
+}
+
+impl<T> Outlet<T> {
+    fn new() -> Self {
+        Outlet {
+            first: None,
+            rest: VecDeque::new(),
+            end: None,
+            closed: false,
+            pulled: false,
+        }
+    }
+
+    /// Whether downstream is waiting for an element right now (Akka's
+    /// `isAvailable(out)`). A stage that holds elements (a buffer) should
+    /// move one into the outlet only then, so that it keeps the choice of
+    /// which element to drop.
+    pub fn is_pulled(&self) -> bool {
+        self.pulled
+    }
+
+    /// Queues an element for downstream. Ignored once the outlet is
+    /// [closed](Outlet::is_closed).
+    pub fn push(&mut self, element: T) {
+        if self.closed {
+            return;
+        }
+        if self.first.is_none() && self.rest.is_empty() {
+            self.first = Some(element);
+        } else {
+            self.rest.push_back(element);
+        }
+    }
+
+    /// Completes the stage after the queued elements. Cancels upstream.
+    pub fn complete(&mut self) {
+        self.close(Ok(()));
+    }
+
+    /// Fails the stage after the queued elements. Cancels upstream.
+    pub fn fail(&mut self, error: StreamError) {
+        self.close(Err(error));
+    }
+
+    fn close(&mut self, end: Result<(), StreamError>) {
+        if !self.closed {
+            self.closed = true;
+            self.end = Some(end);
+        }
+    }
+
+    /// Elements queued and not yet taken by downstream.
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    /// Whether no element is queued.
+    pub fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
+    /// Whether [`complete`](Outlet::complete) or [`fail`](Outlet::fail) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        match self.first.take() {
+            Some(element) => Some(element),
+            None => self.rest.pop_front(),
+        }
+    }
+}
+
+/// A [`Stage`] with its upstream: the unit of fusing.
+pub(crate) struct StageLink<S: Stage> {
+    stage: S,
+    upstream: Option<BoxUpstream<S::In>>,
+    out: Outlet<S::Out>,
+    finished: bool,
+    waiting: bool,
+    cell: Arc<StageCell>,
+}
+
+impl<S: Stage> StageLink<S> {
+    pub(crate) fn new(stage: S, upstream: BoxUpstream<S::In>, cell: Arc<StageCell>) -> Self {
+        StageLink {
+            stage,
+            upstream: Some(upstream),
+            out: Outlet::new(),
+            finished: false,
+            waiting: false,
+            cell,
+        }
+    }
+
+    /// Pulls from upstream once and hands the answer to the stage. `false`
+    /// when upstream has nothing now (it has registered the waker).
+    fn pull_once(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(upstream) = self.upstream.as_mut() else {
+            return false;
+        };
+        match upstream.poll_next(cx) {
+            Poll::Ready(Some(Ok(element))) => {
+                self.stage.on_push(element, &mut self.out);
+            }
+            Poll::Ready(Some(Err(error))) => {
+                self.upstream = None;
+                self.stage.on_upstream_failure(error, &mut self.out);
+            }
+            Poll::Ready(None) => {
+                self.upstream = None;
+                self.stage.on_upstream_finish(&mut self.out);
+            }
+            Poll::Pending => return false,
+        }
+        if self.out.closed {
+            // Cancel upstream as soon as the stage has decided to stop.
+            self.upstream = None;
+        }
+        true
+    }
+
+    fn park(&mut self) {
+        if !self.waiting {
+            self.waiting = true;
+            self.cell.set_demand(1);
+        }
+        self.cell.set_buffered(self.stage.buffered());
+    }
+}
+
+impl<S: Stage> Upstream<S::Out> for StageLink<S> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<S::Out> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        self.out.pulled = true;
+        loop {
+            if let Some(element) = self.out.pop() {
+                self.out.pulled = false;
+                self.cell.add_out();
+                if self.waiting {
+                    self.waiting = false;
+                    self.cell.set_demand(0);
+                }
+                return Poll::Ready(Some(Ok(element)));
+            }
+            if let Some(end) = self.out.end.take() {
+                self.finished = true;
+                self.upstream = None;
+                self.cell.set_buffered(0);
+                return match end {
+                    Ok(()) => {
+                        self.cell.completed();
+                        Poll::Ready(None)
+                    }
+                    Err(error) => {
+                        self.cell.failed();
+                        Poll::Ready(Some(Err(error)))
+                    }
+                };
+            }
+            self.stage.on_poll(cx, &mut self.out);
+            if !self.out.is_empty() || self.out.end.is_some() {
+                continue;
+            }
+            if self.upstream.is_some() && self.stage.should_pull(true) {
+                if self.pull_once(cx) {
+                    continue;
+                }
+            } else if let Some(upstream) = self.upstream.as_mut() {
+                upstream.poll_pump(cx);
+            }
+            self.park();
+            return Poll::Pending;
+        }
+    }
+
+    fn poll_pump(&mut self, cx: &mut Context<'_>) {
+        if self.finished {
+            return;
+        }
+        self.out.pulled = false;
+        self.stage.on_poll(cx, &mut self.out);
+        let mut budget = PUMP_BUDGET;
+        while self.upstream.is_some() && self.stage.should_pull(false) {
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return;
+            }
+            budget -= 1;
+            if !self.pull_once(cx) {
+                self.cell.set_buffered(self.stage.buffered());
+                return;
+            }
+            self.stage.on_poll(cx, &mut self.out);
+        }
+        if let Some(upstream) = self.upstream.as_mut() {
+            upstream.poll_pump(cx);
+        }
+        self.cell.set_buffered(self.stage.buffered());
+    }
+}
+
+impl<S: Stage> Drop for StageLink<S> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stage.on_downstream_finish();
+            self.cell.cancelled();
+        }
+    }
+}
