@@ -252,7 +252,12 @@ impl<M: Send + 'static> ActorRef<M> {
 
     /// Whether the actor has terminated.
     pub fn is_terminated(&self) -> bool {
-        self.target().is_terminated()
+        // Checked per message by transports: no reference count touched.
+        match &self.route {
+            Route::Local(cell) => cell.hot.finished.load(Ordering::SeqCst),
+            Route::Router(router) => router.cell().consumer().finished.load(Ordering::SeqCst),
+            Route::Remote(remote) => remote.is_terminated(),
+        }
     }
 
     /// This ref with its message type erased.

@@ -82,6 +82,16 @@ fn system(name: &str, system_token: &Arc<()>) -> ActorSystem {
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Drops the last handle on a shut-down system and waits until the system
+/// and every actor cell are freed.
+async fn freed(system: ActorSystem, system_token: &Arc<()>) {
+    drop(system);
+    eventually("the system and every actor cell to be freed", || {
+        Arc::strong_count(system_token) == 1
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_thousand_actors_spawn_stop_and_leave_nothing_behind() {
     const N: usize = 100_000;
@@ -122,11 +132,7 @@ async fn a_hundred_thousand_actors_spawn_stop_and_leave_nothing_behind() {
     assert_eq!(system.health().await.live_actors, baseline);
 
     within(DEADLINE, "shutdown", system.shutdown()).await.unwrap();
-    drop(system);
-    eventually("the system and every actor cell to be freed", || {
-        Arc::strong_count(&system_token) == 1
-    })
-    .await;
+    freed(system, &system_token).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -154,11 +160,7 @@ async fn a_large_tree_stops_from_its_root() {
 
     drop(root);
     within(DEADLINE, "shutdown", system.shutdown()).await.unwrap();
-    drop(system);
-    eventually("the system and every actor cell to be freed", || {
-        Arc::strong_count(&system_token) == 1
-    })
-    .await;
+    freed(system, &system_token).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -174,9 +176,5 @@ async fn shutdown_stops_a_hundred_thousand_actors() {
     assert_eq!(system.live_actors(), 0);
     assert_eq!(counters.stopped.load(Ordering::SeqCst), N);
     assert_eq!(counters.dropped.load(Ordering::SeqCst), N);
-    drop(system);
-    eventually("the system and every actor cell to be freed", || {
-        Arc::strong_count(&system_token) == 1
-    })
-    .await;
+    freed(system, &system_token).await;
 }

@@ -229,13 +229,9 @@ impl Shared {
         &self.system
     }
 
-    /// Runs an encode with this node resolving refs and reply handles.
-    pub(crate) fn encoding<T>(&self, f: impl FnOnce() -> T) -> T {
-        with_resolver(&self.resolver, f)
-    }
-
-    /// Runs a decode with this node resolving refs and reply handles.
-    pub(crate) fn decoding<T>(&self, f: impl FnOnce() -> T) -> T {
+    /// Runs an encode or a decode with this node resolving the refs and
+    /// reply handles inside the message.
+    pub(crate) fn resolving<T>(&self, f: impl FnOnce() -> T) -> T {
         with_resolver(&self.resolver, f)
     }
 

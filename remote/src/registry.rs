@@ -139,7 +139,7 @@ struct Pending<R, C> {
 
 impl<R: DeserializeOwned + Send + 'static, C: Codec> PendingReply for Pending<R, C> {
     fn complete(self: Box<Self>, shared: &Arc<Shared>, payload: &[u8]) -> Result<(), CodecError> {
-        let value: R = shared.decoding(|| C::decode(payload))?;
+        let value: R = shared.resolving(|| C::decode(payload))?;
         let _ = self.reply.send(value);
         Ok(())
     }
@@ -163,7 +163,7 @@ fn deliver<M: DeserializeOwned + Send + 'static, C: Codec>(
     payload: &[u8],
 ) {
     let shared = inbound.shared().clone();
-    let msg: M = match shared.decoding(|| C::decode(payload)) {
+    let msg: M = match shared.resolving(|| C::decode(payload)) {
         Ok(msg) => msg,
         Err(error) => {
             return inbound.undecodable(

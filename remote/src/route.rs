@@ -48,7 +48,7 @@ impl<M: Send + 'static> RemoteRoute<M> for Route<M> {
 
     fn tell(&self, msg: M) -> Result<(), (M, DeadLetterReason)> {
         let mut payload = Vec::new();
-        if let Err(error) = self.shared.encoding(|| (self.entry.encode)(&msg, &mut payload)) {
+        if let Err(error) = self.shared.resolving(|| (self.entry.encode)(&msg, &mut payload)) {
             tracing::warn!(recipient = %self.path, message_type = self.entry.type_name, %error, "message not sent");
             return Err((msg, DeadLetterReason::Undecodable));
         }
@@ -119,7 +119,7 @@ impl<R: Send + 'static> RemoteReply<R> for RemoteReplyTo<R> {
             return Err(value);
         }
         let mut payload = Vec::new();
-        if let Err(error) = self.shared.encoding(|| (self.entry.encode)(&value, &mut payload)) {
+        if let Err(error) = self.shared.resolving(|| (self.entry.encode)(&value, &mut payload)) {
             tracing::warn!(asker = %self.address, reply_type = self.entry.type_name, %error, "reply not sent");
             return Err(value);
         }

@@ -233,16 +233,7 @@ impl<T: Send> Upstream<T> for Receiver<T> {
             if let Some(end) = state.end.take() {
                 drop(state);
                 self.done = true;
-                return match end {
-                    Ok(()) => {
-                        self.cell.completed();
-                        Poll::Ready(None)
-                    }
-                    Err(error) => {
-                        self.cell.failed();
-                        Poll::Ready(Some(Err(error)))
-                    }
-                };
+                return Poll::Ready(self.cell.ended(end));
             }
             state.down_waker = Some(cx.waker().clone());
             return Poll::Pending;

@@ -369,16 +369,7 @@ impl<T: Send + 'static> Upstream<T> for PublisherSource<T> {
             if let Some(end) = bridge.end.take() {
                 drop(bridge);
                 self.done = true;
-                return match end {
-                    Ok(()) => {
-                        self.cell.completed();
-                        Poll::Ready(None)
-                    }
-                    Err(error) => {
-                        self.cell.failed();
-                        Poll::Ready(Some(Err(error)))
-                    }
-                };
+                return Poll::Ready(self.cell.ended(end));
             }
             bridge.waker = Some(cx.waker().clone());
             if self.outstanding > REQUEST_BATCH / 2 {

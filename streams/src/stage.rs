@@ -290,16 +290,7 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
                 self.finished = true;
                 self.upstream = None;
                 self.cell.set_buffered(0);
-                return match end {
-                    Ok(()) => {
-                        self.cell.completed();
-                        Poll::Ready(None)
-                    }
-                    Err(error) => {
-                        self.cell.failed();
-                        Poll::Ready(Some(Err(error)))
-                    }
-                };
+                return Poll::Ready(self.cell.ended(end));
             }
             self.stage.on_poll(cx, &mut self.out);
             if !self.out.is_empty() || self.out.end.is_some() {

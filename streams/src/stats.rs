@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::StreamError;
+
 /// What a stage is doing, as of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -175,6 +177,21 @@ impl StageCell {
     pub(crate) fn failed(&self) {
         self.add_error();
         self.finish(FAILED);
+    }
+
+    /// Records how the stream ended and turns it into what a stage's
+    /// `poll_next` yields: nothing after completion, the error after a failure.
+    pub(crate) fn ended<T>(&self, end: Result<(), StreamError>) -> Option<Result<T, StreamError>> {
+        match end {
+            Ok(()) => {
+                self.completed();
+                None
+            }
+            Err(error) => {
+                self.failed();
+                Some(Err(error))
+            }
+        }
     }
 
     pub(crate) fn cancelled(&self) {
