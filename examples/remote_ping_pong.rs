@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("node pong at {}", pong.local_addr());
 
     let ponger = pong.system().spawn("ponger", Props::<Ponger>::default())?;
-    let remote = ping.lookup::<Pong>(&ponger.path().to_string())?;
+    let remote = ping.lookup::<Pong>(&ponger.path().to_string()).await?;
     println!("ping found {remote}");
 
     let (done, finished) = oneshot::channel();

@@ -148,7 +148,9 @@ pub use path::{ActorPath, Address};
 pub use props::{Dispatcher, Props};
 pub use reply::ReplyTo;
 pub use routing::{stable_hash, Router, RouterConfig, RouterError, StableHasher};
-pub use supervision::{ActorError, Backoff, Directive, Failure, FailurePhase, Panicked, Scope, SupervisorStrategy};
+pub use supervision::{
+    ActorError, Backoff, Directive, Failure, FailurePhase, Panicked, RemoteFailure, Scope, SupervisorStrategy,
+};
 pub use system::ActorSystem;
 pub use timers::{TimerKey, Timers};
 pub use watch::{StopReason, Terminated};

@@ -86,6 +86,12 @@ impl fmt::Display for FailurePhase {
     }
 }
 
+/// The error of a [`Failure`] that happened on another node: the
+/// description that node sent, since errors themselves do not serialise.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct RemoteFailure(pub String);
+
 /// One failure of one actor: who, when in its life, and the error.
 ///
 /// Cheap to clone. Implements `Error`, with the handler's error as its `source()`.
@@ -105,6 +111,12 @@ impl Failure {
         Failure {
             inner: Arc::new(FailureInner { actor, phase, error }),
         }
+    }
+
+    /// A failure of an actor on another node, rebuilt from what that node
+    /// reported: its error is a [`RemoteFailure`] holding the description.
+    pub fn remote(actor: ActorPath, phase: FailurePhase, description: impl Into<String>) -> Self {
+        Failure::new(actor, phase, Box::new(RemoteFailure(description.into())))
     }
 
     /// The actor that failed.

@@ -22,6 +22,13 @@ pub enum StopReason {
     /// It failed and its supervisor stopped it (directive Stop, restart limit
     /// reached, or a failure while starting).
     Failed(Failure),
+    /// Its node stopped answering heartbeats, or could not be reached at
+    /// all: the actor may still be running, but nothing will reach it.
+    Unreachable,
+    /// The connection to its node was lost and could not be re-established
+    /// (or the node came back as a new incarnation): the actor may still
+    /// be running, but nothing will reach it.
+    ConnectionLost,
 }
 
 impl StopReason {
@@ -29,7 +36,7 @@ impl StopReason {
     pub fn failure(&self) -> Option<&Failure> {
         match self {
             StopReason::Failed(f) => Some(f),
-            StopReason::Stopped => None,
+            _ => None,
         }
     }
 }
@@ -39,6 +46,8 @@ impl fmt::Display for StopReason {
         match self {
             StopReason::Stopped => f.write_str("stopped"),
             StopReason::Failed(failure) => write!(f, "failed: {failure}"),
+            StopReason::Unreachable => f.write_str("its node is unreachable"),
+            StopReason::ConnectionLost => f.write_str("the connection to its node was lost"),
         }
     }
 }

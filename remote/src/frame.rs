@@ -22,17 +22,32 @@ pub(crate) const LENGTH_BYTES: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Kind {
-    /// First frame on every stream: who is talking. The recipient field
-    /// holds the sender's address, the manifest its incarnation id.
+    /// First frame of each side's control stream: who is talking. The
+    /// recipient field holds the node's root path, the manifest its
+    /// incarnation id.
     Hello = 1,
     /// A user message for `recipient`.
     Message = 2,
     /// Stop `recipient`.
     Stop = 3,
-    /// Tell the sender (a watcher id) when `recipient` terminates.
+    /// Tell the peer when `recipient` terminates.
     Watch = 4,
-    /// `recipient` has terminated; the payload is the reason, as text.
+    /// `recipient` has terminated; the body is the reason, as text.
     Terminated = 5,
+    /// Every system message up to the number in the payload has arrived.
+    Ack = 6,
+    /// The peer is alive.
+    Heartbeat = 7,
+    /// Is there an actor at `recipient` taking messages of `manifest`?
+    /// The body is the request id.
+    Identify = 8,
+    /// The answer to an `Identify`: request id, status, text.
+    Identity = 9,
+    /// Start an actor from the factory named `recipient`, named `sender`
+    /// if given, taking `manifest`: request id, then the encoded arguments.
+    Spawn = 10,
+    /// The answer to a `Spawn`: request id, status, text.
+    Spawned = 11,
 }
 
 impl Kind {
@@ -43,6 +58,12 @@ impl Kind {
             3 => Kind::Stop,
             4 => Kind::Watch,
             5 => Kind::Terminated,
+            6 => Kind::Ack,
+            7 => Kind::Heartbeat,
+            8 => Kind::Identify,
+            9 => Kind::Identity,
+            10 => Kind::Spawn,
+            11 => Kind::Spawned,
             _ => return None,
         })
     }

@@ -11,26 +11,49 @@
 //!
 //! Message types cross the wire under a stable manifest registered on every
 //! node ([`Registry`]), encoded by a [`Codec`] ([`Postcard`] by default).
+//! [`RemoteNode::lookup`] finds an actor on another node and checks its
+//! type; [`RemoteNode::spawn_remote`] starts one there from a factory
+//! registered under a name.
 //!
 //! # Delivery
 //!
-//! At most once, in order per sender–receiver pair — Akka's guarantee.
-//! Frames are batched per write on one long-lived stream per peer. What
-//! cannot be sent (peer unreachable, send queue full, larger than
-//! `max_frame`) or cannot be delivered on arrival (malformed frame, unknown
-//! manifest, undecodable payload, no such actor) becomes a
-//! [`DeadLetter`](compaktor_actor::DeadLetter), and the connection and every
-//! other actor keep working.
+//! User messages: at most once, in order per sender–receiver pair —
+//! Akka's guarantee. What cannot be sent (peer unreachable, send queue
+//! full, larger than `max_frame`) or cannot be delivered on arrival
+//! (malformed frame, unknown manifest, undecodable payload, no such actor)
+//! becomes a [`DeadLetter`](compaktor_actor::DeadLetter), and the
+//! connection and every other actor keep working. A message larger than
+//! `large_message` travels on a stream of its own so it never holds up
+//! small ones; it may therefore overtake, or be overtaken by, small
+//! messages to the same recipient.
+//!
+//! System messages (watch, terminated, stop, look-ups, remote spawn) are
+//! numbered, acknowledged, and resent on the next connection to the same
+//! incarnation of the peer until it is declared gone, and acted on once.
+//!
+//! # Connections and failure detection
+//!
+//! One QUIC connection per pair of nodes, dialed on first send by either
+//! side (when both dial at once, both keep the one dialed by the node with
+//! the lower address), carrying three long-lived streams each way:
+//! control, user, large. Each side sends a heartbeat every
+//! `heartbeat_interval`; a phi-accrual detector declares a silent peer
+//! unreachable within seconds (about 4 s with the defaults), well before
+//! QUIC's idle timeout. A peer is *gone* when it is unreachable, when it
+//! shuts down, when a lost connection cannot be re-established, or when it
+//! comes back as a new incarnation (every start is one): remote watches of
+//! its actors then end with [`StopReason::Unreachable`] or
+//! [`StopReason::ConnectionLost`](compaktor_actor::StopReason), and refs to
+//! the old incarnation's actors reach nothing (their uids are not reused).
 //!
 //! # Not built yet
 //!
-//! This is the first slice of remoting. Still to come: one shared
-//! connection per pair of nodes (today each node dials its own and reads
-//! the other's), system messages on their own acknowledged stream and large
-//! messages on theirs (today all share one stream), a heartbeat with a
-//! phi-accrual detector and `Terminated` on node loss (today a remote watch
-//! resolves when the actor stops), look-ups that ask the other node,
-//! remote spawn, the node binary with its scripts, and the benchmark.
+//! Still to come: unwatching a remote actor (a watch whose watcher stops
+//! first lingers until the remote actor ends or its node is gone), and
+//! remote spawn under a remote parent (spawned actors live under `/user`
+//! of the node that runs them).
+//!
+//! [`StopReason::Unreachable`]: compaktor_actor::StopReason::Unreachable
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -63,7 +86,7 @@
 //! let greeter = b.system().spawn("greeter", Props::new(|| Greeter))?;
 //!
 //! // On node a, a ref to the actor on node b, from its path alone.
-//! let remote = a.lookup::<Greet>(&greeter.path().to_string())?;
+//! let remote = a.lookup::<Greet>(&greeter.path().to_string()).await?;
 //! let answer = remote.ask(|r| Greet::Hello("a".into(), r), Duration::from_secs(5)).await?;
 //! assert_eq!(answer, "hello, a");
 //! a.shutdown().await;
@@ -75,8 +98,14 @@
 mod codec;
 mod error;
 mod frame;
+mod handshake;
+mod inbound;
+mod link;
 mod node;
+mod peer;
+mod phi;
 mod registry;
+mod reliable;
 mod route;
 mod tls;
 
@@ -85,6 +114,6 @@ pub use codec::Bincode;
 pub use codec::{Codec, CodecError, Postcard};
 pub use error::RemoteError;
 pub use frame::FrameError;
-pub use node::{RemoteConfig, RemoteNode, UndeliveredFrame};
+pub use node::{PeerStatus, RemoteConfig, RemoteNode, UndeliveredFrame};
 pub use registry::Registry;
-pub use tls::{CertificateAuthority, NodeIdentity, TlsError};
+pub use tls::{CertificateAuthority, NodeIdentity, TlsError, SERVER_NAME};

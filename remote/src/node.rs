@@ -3,43 +3,61 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use compaktor_actor::transport::{with_resolver, ResolveError, Resolver};
-use compaktor_actor::{
-    ActorPath, ActorRef, ActorSystem, Address, DeadLetterReason, StopReason, SystemConfig, Terminated,
-};
-use tokio::sync::{mpsc, oneshot};
+use compaktor_actor::{ActorPath, ActorRef, ActorSystem, Address, DeadLetterReason, LookupError, SystemConfig};
 
 use crate::codec::Codec;
 use crate::error::RemoteError;
-use crate::frame::{self, Frame, FrameDecoder, FrameError, Kind};
-use crate::registry::{lookup_reason, PendingReply, Registry, Types};
-use crate::tls::{NodeIdentity, NODE_NAME};
+use crate::frame::{FrameDecoder, Kind};
+use crate::inbound::{self, status};
+use crate::peer::{Peer, PeerSettings};
+use crate::phi::PhiSettings;
+use crate::registry::{Entry, PendingReply, Registry, Types};
+use crate::tls::NodeIdentity;
 
-/// How a node listens, proves itself and bounds its resources.
+/// How a node listens, proves itself, watches its peers and bounds its
+/// resources.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RemoteConfig {
     /// The actor system's settings; its host and port are set to the
     /// address the endpoint listens on.
     pub system: SystemConfig,
-    /// Where to listen. Default `127.0.0.1:0` (any free port).
+    /// Where to listen. Default `127.0.0.1:0` (any free port). Peers dial
+    /// this address, so bind a concrete one, not `0.0.0.0`.
     pub bind: SocketAddr,
     /// This node's certificate, key and cluster CA.
     pub identity: NodeIdentity,
     /// The largest frame sent or accepted, in bytes. Default 8 MiB.
     pub max_frame: usize,
+    /// Frames larger than this travel on the large-message stream, so they
+    /// never hold up small ones. Default 64 KiB.
+    pub large_message: usize,
     /// Inbound connections served at once; more are refused. Default 256.
     pub max_connections: usize,
-    /// Frames queued per peer while connecting or sending; beyond it
-    /// messages become dead letters. Default 65 536.
+    /// User messages queued per peer while connecting or sending; beyond
+    /// it messages become dead letters. Default 65 536.
     pub send_queue: usize,
+    /// System messages (watch, stop, terminated, look-ups) kept per peer
+    /// until acknowledged. Default 20 000.
+    pub system_queue: usize,
     /// How long dialing a peer may take. Default 5 s.
     pub connect_timeout: Duration,
+    /// How long a look-up or remote spawn waits for its answer. Default 10 s.
+    pub request_timeout: Duration,
+    /// How often each side of a connection sends a heartbeat. Default 1 s.
+    pub heartbeat_interval: Duration,
+    /// Heartbeat silence beyond the usual interval that is never
+    /// suspicious. Default 2 s: a killed peer is noticed in about 4 s.
+    pub acceptable_heartbeat_pause: Duration,
+    /// Suspicion (phi) at which a silent peer is declared unreachable.
+    /// Default 8, as in Akka.
+    pub phi_threshold: f64,
 }
 
 impl RemoteConfig {
@@ -50,9 +68,31 @@ impl RemoteConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             identity,
             max_frame: 8 << 20,
+            large_message: 64 << 10,
             max_connections: 256,
             send_queue: 65_536,
+            system_queue: 20_000,
             connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(1),
+            acceptable_heartbeat_pause: Duration::from_secs(2),
+            phi_threshold: 8.0,
+        }
+    }
+
+    fn peer_settings(&self) -> PeerSettings {
+        PeerSettings {
+            send_queue: self.send_queue,
+            system_queue: self.system_queue,
+            max_frame: self.max_frame,
+            large_message: self.large_message,
+            phi: PhiSettings {
+                threshold: self.phi_threshold,
+                max_samples: 1000,
+                min_std_dev: self.heartbeat_interval / 5,
+                acceptable_pause: self.acceptable_heartbeat_pause,
+                first_interval: self.heartbeat_interval,
+            },
         }
     }
 }
@@ -72,6 +112,29 @@ pub struct UndeliveredFrame {
     pub error: String,
 }
 
+/// What a node knows of one peer: from [`RemoteNode::peers`].
+#[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
+pub struct PeerStatus {
+    /// The address the peer listens on.
+    pub address: SocketAddr,
+    /// The peer's incarnation, once a connection has worked.
+    pub incarnation: Option<uuid::Uuid>,
+    /// Whether a connection is up.
+    pub connected: bool,
+    /// Which side dialed the connection that is up.
+    pub dialed_by_us: Option<bool>,
+    /// The connection's id on this node, while one is up.
+    pub connection_id: Option<usize>,
+    /// Current suspicion of the peer (phi); above the threshold it is
+    /// declared unreachable.
+    pub phi: f64,
+    /// System messages sent and not yet acknowledged.
+    pub pending_system_messages: usize,
+    /// Remote actors this node watches there.
+    pub watches: usize,
+}
+
 /// One node of a cluster: an [`ActorSystem`] whose refs reach actors on
 /// other nodes over QUIC with mutual TLS.
 ///
@@ -79,7 +142,8 @@ pub struct UndeliveredFrame {
 /// locally: a message that cannot be sent (peer unreachable, queue full,
 /// too large) is a dead letter on the sending node; one that arrives but
 /// cannot be decoded or has no recipient is a dead letter on the receiving
-/// node.
+/// node. System messages (watch, stop, terminated) are acknowledged and
+/// resent across reconnects until the peer is declared gone.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -107,16 +171,17 @@ impl RemoteNode {
     /// if the address cannot be bound, [`RemoteError::System`] if the system
     /// cannot start (for example outside a tokio runtime).
     pub async fn start<C: Codec>(config: RemoteConfig, registry: Registry<C>) -> Result<Self, RemoteError> {
-        let server = config.identity.server_config()?;
-        let client = config.identity.client_config()?;
-        let mut server = server;
+        let mut server = config.identity.server_config()?;
+        let mut client = config.identity.client_config()?;
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(Some(Duration::from_secs(2)));
-        // A peer needs one stream of ours and opens one of its own; each
-        // open stream may buffer up to `max_frame`, so allow few.
+        // Each side opens three streams (control, user, large); each open
+        // stream may buffer up to `max_frame`, so allow few.
         transport.max_concurrent_uni_streams(4u32.into());
         transport.max_concurrent_bidi_streams(0u32.into());
-        server.transport_config(Arc::new(transport));
+        let transport = Arc::new(transport);
+        server.transport_config(transport.clone());
+        client.transport_config(transport);
         let endpoint = quinn::Endpoint::server(server, config.bind).map_err(RemoteError::Bind)?;
         let local = endpoint.local_addr().map_err(RemoteError::Bind)?;
         let mut system_config = config.system.clone();
@@ -137,13 +202,12 @@ impl RemoteNode {
             peers: Mutex::new(HashMap::new()),
             temps: Mutex::new(Temps::default()),
             connections: AtomicUsize::new(0),
-            max_frame: config.max_frame,
-            max_connections: config.max_connections,
-            send_queue: config.send_queue,
-            connect_timeout: config.connect_timeout,
+            closing: AtomicBool::new(false),
+            peer_settings: config.peer_settings(),
+            config,
         });
-        tokio::spawn(accept(Arc::downgrade(&shared), endpoint));
-        tracing::info!(node = %shared.root, "remote node listening");
+        tokio::spawn(inbound::accept(Arc::downgrade(&shared), endpoint));
+        tracing::info!(node = %shared.root, incarnation = %shared.system.incarnation(), "remote node listening");
         Ok(RemoteNode { shared })
     }
 
@@ -161,35 +225,126 @@ impl RemoteNode {
         )
     }
 
-    /// A typed ref to the actor at `path`, on this node or another.
-    ///
-    /// A remote ref is built without a round trip: an actor missing on the
-    /// other node, or taking another type, shows up there as a dead letter.
+    /// Looks up the actor at `path`, on this node or another, and checks
+    /// that it exists and takes messages of type `M`: a round trip to the
+    /// other node.
     ///
     /// # Errors
-    /// [`RemoteError::InvalidPath`], [`RemoteError::Lookup`] for a local
-    /// path, [`RemoteError::Unregistered`] if `M` is not registered.
-    pub fn lookup<M: Send + 'static>(&self, path: &str) -> Result<ActorRef<M>, RemoteError> {
+    /// [`RemoteError::InvalidPath`]; [`RemoteError::Lookup`] for a missing
+    /// actor; [`RemoteError::WrongType`]; [`RemoteError::Unregistered`] if `M`
+    /// is not registered (here or there); [`RemoteError::NoAnswer`] if the
+    /// other node does not answer within the request timeout.
+    pub async fn lookup<M: Send + 'static>(&self, path: &str) -> Result<ActorRef<M>, RemoteError> {
         let parsed: ActorPath = path.parse().map_err(|_| RemoteError::InvalidPath(path.to_owned()))?;
         if parsed.address() == self.shared.system.address() {
             return Ok(self.shared.system.lookup::<M>(path)?);
         }
-        let name = std::any::type_name::<M>();
-        let entry = self
+        let entry = self.shared.entry::<M>()?;
+        let peer = self
             .shared
-            .types
-            .by_type(TypeId::of::<M>())
-            .ok_or(RemoteError::Unregistered(name))?;
+            .peer(parsed.address())
+            .ok_or(RemoteError::InvalidPath(path.to_owned()))?;
+        let answer = peer.request(Kind::Identify, path, None, entry.manifest, &[]);
+        let (status, text) = self.shared.await_answer(&peer, answer).await?;
+        match status {
+            status::OK => self.ref_to::<M>(&text),
+            status::NOT_FOUND => Err(LookupError::NotFound(text).into()),
+            status::WRONG_TYPE => Err(RemoteError::WrongType {
+                path: path.to_owned(),
+                expected: std::any::type_name::<M>(),
+                actual: text,
+            }),
+            _ => Err(RemoteError::Unregistered(entry.type_name)),
+        }
+    }
+
+    /// A typed ref to the actor at `path`, on this node or another, made
+    /// without a round trip: an actor missing on the other node, or taking
+    /// another type, shows up there as a dead letter. Use
+    /// [`lookup`](Self::lookup) to check first.
+    ///
+    /// # Errors
+    /// [`RemoteError::InvalidPath`], [`RemoteError::Lookup`] for a local
+    /// path, [`RemoteError::Unregistered`] if `M` is not registered.
+    pub fn ref_to<M: Send + 'static>(&self, path: &str) -> Result<ActorRef<M>, RemoteError> {
+        let parsed: ActorPath = path.parse().map_err(|_| RemoteError::InvalidPath(path.to_owned()))?;
+        if parsed.address() == self.shared.system.address() {
+            return Ok(self.shared.system.lookup::<M>(path)?);
+        }
+        let entry = self.shared.entry::<M>()?;
+        let name = std::any::type_name::<M>();
         (entry.remote_ref)(&self.shared, entry, parsed)
             .downcast::<ActorRef<M>>()
             .map(|r| *r)
             .map_err(|_| RemoteError::Unregistered(name))
     }
 
-    /// Stops every actor, then closes the endpoint.
+    /// Starts an actor on the node at `node` from the factory registered
+    /// there as `factory` (see [`Registry::factory`]), passing it `args`,
+    /// and returns its ref. `name` names the actor (under `/user`);
+    /// `None` makes an anonymous one. `A` must be a registered type, so it
+    /// can cross the wire; the actor's message type must be `M`.
+    ///
+    /// # Errors
+    /// [`RemoteError::NoFactory`], [`RemoteError::Spawn`] (for example the
+    /// name is taken), [`RemoteError::WrongType`] if the factory's actor
+    /// takes another type, [`RemoteError::Unregistered`], [`RemoteError::NoAnswer`].
+    pub async fn spawn_remote<M: Send + 'static, A: Send + 'static>(
+        &self,
+        node: SocketAddr,
+        factory: &str,
+        name: Option<&str>,
+        args: A,
+    ) -> Result<ActorRef<M>, RemoteError> {
+        let entry = self.shared.entry::<M>()?;
+        let args_entry = self.shared.entry::<A>()?;
+        let mut encoded = Vec::new();
+        self.shared
+            .resolving(|| (args_entry.encode)(&args, &mut encoded))
+            .map_err(|e| RemoteError::Spawn(e.to_string()))?;
+        let address = Address::new(self.shared.system.name(), &node.ip().to_string(), node.port());
+        let peer = self
+            .shared
+            .peer(&address)
+            .ok_or(RemoteError::InvalidPath(node.to_string()))?;
+        let answer = peer.request(Kind::Spawn, factory, name, entry.manifest, &encoded);
+        let (status, text) = self.shared.await_answer(&peer, answer).await?;
+        match status {
+            status::OK => self.ref_to::<M>(&text),
+            status::NO_FACTORY => Err(RemoteError::NoFactory(text)),
+            status::WRONG_TYPE => Err(RemoteError::WrongType {
+                path: factory.to_owned(),
+                expected: std::any::type_name::<M>(),
+                actual: text,
+            }),
+            status::UNREGISTERED => Err(RemoteError::Unregistered(entry.type_name)),
+            _ => Err(RemoteError::Spawn(text)),
+        }
+    }
+
+    /// What this node knows of each peer it has talked to.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        let peers: Vec<Arc<Peer>> = lock(&self.shared.peers).values().cloned().collect();
+        peers.iter().map(|p| p.status()).collect()
+    }
+
+    /// Stops every actor, tells peers watching them (waiting up to 2 s for
+    /// their acknowledgement), then closes the endpoint: peers see the node
+    /// leave at once rather than through missed heartbeats.
     pub async fn shutdown(&self) {
         let _ = self.shared.system.shutdown().await;
-        self.shared.endpoint.close(0u32.into(), b"shutdown");
+        // Let watchers elsewhere hear that our actors stopped.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let peers: Vec<Arc<Peer>> = lock(&self.shared.peers).values().cloned().collect();
+        for peer in peers {
+            peer.flush(deadline).await;
+        }
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared
+            .endpoint
+            .close(crate::peer::close::SHUTDOWN.into(), b"shutdown");
+        // Give the close frames a moment to leave.
+        let _ = tokio::time::timeout(Duration::from_millis(200), self.shared.endpoint.wait_idle()).await;
     }
 }
 
@@ -205,28 +360,75 @@ pub(crate) struct Shared {
     client: quinn::ClientConfig,
     types: Types,
     peers: Mutex<HashMap<SocketAddr, Arc<Peer>>>,
-    temps: Mutex<Temps>,
-    connections: AtomicUsize,
-    max_frame: usize,
-    max_connections: usize,
-    send_queue: usize,
-    connect_timeout: Duration,
+    pub(crate) temps: Mutex<Temps>,
+    pub(crate) connections: AtomicUsize,
+    closing: AtomicBool,
+    peer_settings: PeerSettings,
+    config: RemoteConfig,
 }
 
 /// Local askers waiting for replies from other nodes, by temporary id.
 #[derive(Default)]
-struct Temps {
+pub(crate) struct Temps {
     next: u64,
-    pending: HashMap<u64, Box<dyn PendingReply>>,
+    pub(crate) pending: HashMap<u64, Box<dyn PendingReply>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A fresh id for a look-up or spawn request.
+pub(crate) fn next_request_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Shared {
     pub(crate) fn system(&self) -> &ActorSystem {
         &self.system
+    }
+
+    pub(crate) fn root(&self) -> &str {
+        &self.root
+    }
+
+    pub(crate) fn types(&self) -> &Types {
+        &self.types
+    }
+
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
+    pub(crate) fn endpoint(&self) -> &quinn::Endpoint {
+        &self.endpoint
+    }
+
+    pub(crate) fn client(&self) -> &quinn::ClientConfig {
+        &self.client
+    }
+
+    pub(crate) fn max_frame(&self) -> usize {
+        self.config.max_frame
+    }
+
+    pub(crate) fn max_connections(&self) -> usize {
+        self.config.max_connections
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.config.connect_timeout
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    fn entry<M: 'static>(&self) -> Result<&Arc<Entry>, RemoteError> {
+        self.types
+            .by_type(TypeId::of::<M>())
+            .ok_or(RemoteError::Unregistered(std::any::type_name::<M>()))
     }
 
     /// Runs an encode or a decode with this node resolving the refs and
@@ -235,29 +437,64 @@ impl Shared {
         with_resolver(&self.resolver, f)
     }
 
-    /// The peer at `address`, connected on first use; `None` if the
-    /// address is not an IP address and port.
+    /// The peer at `address`, made on first use (nothing is dialed until
+    /// there is something to send); `None` if the address is not an IP
+    /// address and port.
     pub(crate) fn peer(self: &Arc<Self>, address: &Address) -> Option<Arc<Peer>> {
         let ip: IpAddr = address.host().parse().ok()?;
         let addr = SocketAddr::new(ip, address.port());
         let mut peers = lock(&self.peers);
-        let peer = peers.entry(addr).or_insert_with(|| {
-            let (queue, rx) = mpsc::channel(self.send_queue);
-            self.runtime.spawn(write(Arc::downgrade(self), addr, rx));
-            Arc::new(Peer {
-                addr,
-                local: self.root.clone(),
-                queue,
-                max_frame: self.max_frame,
-                watches: Mutex::new(HashMap::new()),
-            })
-        });
+        let peer = peers
+            .entry(addr)
+            .or_insert_with(|| Peer::start(self, addr, &self.peer_settings, &self.runtime));
         Some(peer.clone())
     }
 
-    fn peer_by_path(self: &Arc<Self>, text: &str) -> Option<Arc<Peer>> {
-        let path: ActorPath = text.parse().ok()?;
+    /// The peer whose root path is `root`.
+    pub(crate) fn peer_at_root(self: &Arc<Self>, root: &str) -> Option<Arc<Peer>> {
+        let path: ActorPath = root.parse().ok()?;
         self.peer(path.address())
+    }
+
+    /// Waits for the answer to a request, within the request timeout.
+    async fn await_answer(
+        &self,
+        peer: &Peer,
+        answer: tokio::sync::oneshot::Receiver<(u8, String)>,
+    ) -> Result<(u8, String), RemoteError> {
+        match tokio::time::timeout(self.config.request_timeout, answer).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(RemoteError::NoAnswer(peer.addr)),
+            Err(_) => Err(RemoteError::NoAnswer(peer.addr)),
+        }
+    }
+
+    /// Answers a look-up: is there an actor at `path` taking `manifest`?
+    pub(crate) fn identify(&self, path: &str, manifest: &str) -> (u8, String) {
+        let Some(entry) = self.types.by_manifest(manifest) else {
+            return (status::UNREGISTERED, manifest.to_owned());
+        };
+        match (entry.identify)(&self.system, path) {
+            Ok(found) => (status::OK, found),
+            Err(LookupError::WrongType { actual, .. }) => (status::WRONG_TYPE, actual.to_owned()),
+            Err(_) => (status::NOT_FOUND, path.to_owned()),
+        }
+    }
+
+    /// Answers a remote spawn: runs the factory, returns the new path.
+    pub(crate) fn spawn_local(&self, factory: &str, name: Option<&str>, manifest: &str, args: &[u8]) -> (u8, String) {
+        let Some(factory_entry) = self.types.factory(factory) else {
+            return (status::NO_FACTORY, factory.to_owned());
+        };
+        match self.types.by_manifest(manifest) {
+            Some(entry) if entry.type_id == factory_entry.message => {}
+            Some(_) => return (status::WRONG_TYPE, factory_entry.message_name.to_owned()),
+            None => return (status::UNREGISTERED, manifest.to_owned()),
+        }
+        match self.resolving(|| (factory_entry.spawn)(&self.system, name, args)) {
+            Ok(path) => (status::OK, path),
+            Err(error) => (status::FAILED, error),
+        }
     }
 
     /// Publishes `msg`, bound for `recipient` (as text), as a dead letter.
@@ -276,7 +513,7 @@ impl Shared {
     }
 
     /// A frame that could not go out: a dead letter, as bytes.
-    fn lost(&self, bytes: Bytes, error: &str) {
+    pub(crate) fn lost(&self, bytes: Bytes, error: &str) {
         let mut decoder = FrameDecoder::new(usize::MAX);
         decoder.push(&bytes);
         if let Some(Ok(frame)) = decoder.next_frame() {
@@ -290,18 +527,6 @@ impl Shared {
                 let recipient = undelivered.recipient.clone();
                 self.dead_letter_to(&recipient, None, undelivered, DeadLetterReason::Unreachable);
             }
-        }
-    }
-
-    async fn connect(&self, addr: SocketAddr) -> Result<quinn::Connection, String> {
-        let connecting = self
-            .endpoint
-            .connect_with(self.client.clone(), addr, NODE_NAME)
-            .map_err(|e| e.to_string())?;
-        match tokio::time::timeout(self.connect_timeout, connecting).await {
-            Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err(format!("no answer within {:?}", self.connect_timeout)),
         }
     }
 }
@@ -366,352 +591,5 @@ impl Resolver for NodeResolver {
         let (shared, entry) = self.parts(id, name)?;
         let path: ActorPath = address.parse().map_err(|_| ResolveError::Invalid(address.to_owned()))?;
         Ok((entry.import_reply)(&shared, &entry, path))
-    }
-}
-
-/// The way to one other node: a bounded queue of encoded frames, drained
-/// by a task that owns the connection.
-pub(crate) struct Peer {
-    addr: SocketAddr,
-    /// Our own root path, where the peer sends `Terminated` for our watches.
-    local: String,
-    queue: mpsc::Sender<Bytes>,
-    max_frame: usize,
-    watches: Mutex<HashMap<String, Vec<oneshot::Sender<Terminated>>>>,
-}
-
-impl Peer {
-    /// Encodes one frame and queues it without waiting.
-    pub(crate) fn send(
-        &self,
-        kind: Kind,
-        recipient: &str,
-        sender: Option<&str>,
-        manifest: &str,
-        payload: &[u8],
-    ) -> Result<(), DeadLetterReason> {
-        let mut buf = BytesMut::new();
-        frame::encode(&mut buf, kind, recipient, sender, manifest, payload, self.max_frame).map_err(|e| match e {
-            FrameError::TooLarge { .. } => DeadLetterReason::TooLarge,
-            _ => DeadLetterReason::Undecodable,
-        })?;
-        self.queue
-            .try_send(buf.freeze())
-            .map_err(|_| DeadLetterReason::Unreachable)
-    }
-
-    /// Resolves when the peer reports `recipient` terminated.
-    pub(crate) fn watch(&self, recipient: &str) -> oneshot::Receiver<Terminated> {
-        let (tx, rx) = oneshot::channel();
-        lock(&self.watches).entry(recipient.to_owned()).or_default().push(tx);
-        if self.send(Kind::Watch, recipient, Some(&self.local), "", &[]).is_err() {
-            tracing::debug!(peer = %self.addr, recipient, "watch not sent");
-        }
-        rx
-    }
-
-    fn terminated(&self, recipient: &str) {
-        let Ok(path) = recipient.parse::<ActorPath>() else {
-            return;
-        };
-        let watchers = lock(&self.watches).remove(recipient).unwrap_or_default();
-        for watcher in watchers {
-            let _ = watcher.send(Terminated::new(path.clone(), StopReason::Stopped));
-        }
-    }
-}
-
-/// Owns the outbound connection to `addr`: dials when there is something to
-/// send, writes queued frames in batches, redials with backoff after loss.
-async fn write(shared: Weak<Shared>, addr: SocketAddr, mut rx: mpsc::Receiver<Bytes>) {
-    const BATCH: usize = 1024;
-    let mut backoff = Duration::from_millis(100);
-    let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
-    'connect: loop {
-        if batch.is_empty() {
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
-            }
-        }
-        let Some(node) = shared.upgrade() else { return };
-        let stream = match node.connect(addr).await {
-            Ok(connection) => match confirm(&connection, node.connect_timeout).await {
-                Ok(peer) => {
-                    tracing::debug!(peer, "connected");
-                    connection.open_uni().await.map_err(|e| e.to_string())
-                }
-                Err(error) => Err(error),
-            },
-            Err(error) => Err(error),
-        };
-        let mut stream = match stream {
-            Ok(stream) => stream,
-            Err(error) => {
-                tracing::warn!(peer = %addr, %error, "cannot connect; queued messages become dead letters");
-                for bytes in batch.drain(..) {
-                    node.lost(bytes, &error);
-                }
-                while let Ok(bytes) = rx.try_recv() {
-                    node.lost(bytes, &error);
-                }
-                drop(node);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue 'connect;
-            }
-        };
-        backoff = Duration::from_millis(100);
-        let mut hello = BytesMut::new();
-        let _ = frame::encode(&mut hello, Kind::Hello, &node.root, None, "", &[], usize::MAX);
-        batch.insert(0, hello.freeze());
-        drop(node);
-        loop {
-            while batch.len() < BATCH {
-                match rx.try_recv() {
-                    Ok(bytes) => batch.push(bytes),
-                    Err(_) => break,
-                }
-            }
-            if let Err(error) = stream.write_all_chunks(&mut batch).await {
-                tracing::warn!(peer = %addr, %error, "connection lost; unsent messages become dead letters");
-                if let Some(node) = shared.upgrade() {
-                    for bytes in batch.drain(..) {
-                        node.lost(bytes, &error.to_string());
-                    }
-                }
-                batch.clear();
-                continue 'connect;
-            }
-            batch.clear();
-            match rx.recv().await {
-                Some(bytes) => batch.push(bytes),
-                None => {
-                    let _ = stream.finish();
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Waits for the peer's hello: only a peer that accepted our certificate
-/// sends one, so nothing is written to a connection it is about to refuse.
-async fn confirm(connection: &quinn::Connection, timeout: Duration) -> Result<String, String> {
-    let hello = async {
-        let mut stream = connection.accept_uni().await.map_err(|e| e.to_string())?;
-        let bytes = stream.read_to_end(1024).await.map_err(|e| e.to_string())?;
-        let mut decoder = FrameDecoder::new(1024);
-        decoder.push(&bytes);
-        match decoder.next_frame() {
-            Some(Ok(frame)) if frame.kind == Kind::Hello => Ok(frame.recipient.as_str().to_owned()),
-            _ => Err("the peer's hello is malformed".to_owned()),
-        }
-    };
-    tokio::time::timeout(timeout, hello)
-        .await
-        .unwrap_or_else(|_| Err(format!("no hello within {timeout:?}")))
-}
-
-/// Accepts peers until the endpoint closes.
-async fn accept(shared: Weak<Shared>, endpoint: quinn::Endpoint) {
-    while let Some(incoming) = endpoint.accept().await {
-        let Some(node) = shared.upgrade() else { return };
-        let remote = incoming.remote_address();
-        if node.connections.load(Ordering::Relaxed) >= node.max_connections {
-            tracing::warn!(%remote, "connection refused: too many connections");
-            incoming.refuse();
-            continue;
-        }
-        tokio::spawn(async move {
-            match incoming.await {
-                Ok(connection) => serve(node, connection).await,
-                Err(error) => tracing::warn!(%remote, %error, "connection attempt rejected"),
-            }
-        });
-    }
-}
-
-/// Reads every stream a peer opens.
-async fn serve(node: Arc<Shared>, connection: quinn::Connection) {
-    struct Counted<'a>(&'a AtomicUsize);
-    impl Drop for Counted<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-    node.connections.fetch_add(1, Ordering::Relaxed);
-    let _counted = Counted(&node.connections);
-    let remote = connection.remote_address();
-    tracing::debug!(%remote, "peer connected");
-    let mut hello = BytesMut::new();
-    let _ = frame::encode(&mut hello, Kind::Hello, &node.root, None, "", &[], usize::MAX);
-    match connection.open_uni().await {
-        Ok(mut stream) => {
-            let _ = stream.write_all(&hello).await;
-            let _ = stream.finish();
-        }
-        Err(error) => {
-            tracing::warn!(%remote, %error, "peer gone before hello");
-            return;
-        }
-    }
-    while let Ok(stream) = connection.accept_uni().await {
-        tokio::spawn(read(node.clone(), remote, stream));
-    }
-}
-
-/// Decodes one stream's frames and acts on them.
-async fn read(node: Arc<Shared>, remote: SocketAddr, mut stream: quinn::RecvStream) {
-    let mut decoder = FrameDecoder::new(node.max_frame);
-    let mut inbound = Inbound {
-        shared: node.clone(),
-        cache: HashMap::new(),
-    };
-    loop {
-        match stream.read_chunk(64 * 1024, true).await {
-            Ok(Some(chunk)) => decoder.push(&chunk.bytes),
-            Ok(None) => return,
-            Err(error) => {
-                tracing::debug!(%remote, %error, "stream ended");
-                return;
-            }
-        }
-        while let Some(frame) = decoder.next_frame() {
-            match frame {
-                Ok(frame) => inbound.handle(frame),
-                Err(error @ FrameError::TooLarge { .. }) => {
-                    tracing::warn!(%remote, %error, "oversized frame; closing the stream");
-                    let _ = stream.stop(0u32.into());
-                    return;
-                }
-                Err(error) => {
-                    tracing::warn!(%remote, %error, "malformed frame skipped");
-                    inbound.undecodable("", None, "", &[], &error.to_string());
-                }
-            }
-        }
-    }
-}
-
-/// The receiving side of one stream, with its recipients cached.
-pub(crate) struct Inbound {
-    shared: Arc<Shared>,
-    /// `ActorRef<M>`s by path text, so a busy recipient is looked up once.
-    cache: HashMap<String, Box<dyn Any + Send>>,
-}
-
-impl Inbound {
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    fn handle(&mut self, frame: Frame) {
-        let recipient = frame.recipient.as_str();
-        let sender = frame.sender.as_ref().map(|s| s.as_str());
-        match frame.kind {
-            Kind::Hello => tracing::debug!(peer = recipient, "hello"),
-            Kind::Message => {
-                if let Some(id) = temp_id(recipient) {
-                    let pending = lock(&self.shared.temps).pending.remove(&id);
-                    if let Some(pending) = pending {
-                        if let Err(error) = pending.complete(&self.shared, &frame.payload) {
-                            let manifest = frame.manifest.as_str();
-                            self.undecodable(recipient, sender, manifest, &frame.payload, &error.to_string());
-                        }
-                    }
-                    return;
-                }
-                let manifest = frame.manifest.as_str();
-                match self.shared.types.by_manifest(manifest).cloned() {
-                    Some(entry) => (entry.deliver)(self, recipient, sender, &frame.payload),
-                    None => self.undecodable(recipient, sender, manifest, &frame.payload, "unknown manifest"),
-                }
-            }
-            Kind::Stop => {
-                if let Ok(target) = self.shared.system.lookup_any(recipient) {
-                    target.stop();
-                }
-            }
-            Kind::Watch => {
-                let Some(watcher) = sender.and_then(|s| self.shared.peer_by_path(s)) else {
-                    return;
-                };
-                let recipient = recipient.to_owned();
-                let local = self.shared.root.clone();
-                match self.shared.system.lookup_any(&recipient) {
-                    Ok(target) => {
-                        tokio::spawn(async move {
-                            target.terminated().await;
-                            let _ = watcher.send(Kind::Terminated, &recipient, Some(&local), "", &[]);
-                        });
-                    }
-                    Err(_) => {
-                        let _ = watcher.send(Kind::Terminated, &recipient, Some(&local), "", &[]);
-                    }
-                }
-            }
-            Kind::Terminated => {
-                if let Some(peer) = sender.and_then(|s| self.shared.peer_by_path(s)) {
-                    peer.terminated(recipient);
-                }
-            }
-        }
-    }
-
-    /// The local actor at `recipient`, from the cache while it lives.
-    pub(crate) fn local_ref<M: Send + 'static>(&mut self, recipient: &str) -> Result<ActorRef<M>, DeadLetterReason> {
-        if let Some(target) = self
-            .cache
-            .get(recipient)
-            .and_then(|any| any.downcast_ref::<ActorRef<M>>())
-        {
-            if !target.is_terminated() {
-                return Ok(target.clone());
-            }
-        }
-        self.cache.remove(recipient);
-        let target = self
-            .shared
-            .system
-            .lookup::<M>(recipient)
-            .map_err(|e| lookup_reason(&e))?;
-        if self.cache.len() >= 4096 {
-            self.cache.clear();
-        }
-        self.cache.insert(recipient.to_owned(), Box::new(target.clone()));
-        Ok(target)
-    }
-
-    /// A frame that arrived but could not be understood: a dead letter.
-    pub(crate) fn undecodable(
-        &self,
-        recipient: &str,
-        sender: Option<&str>,
-        manifest: &str,
-        payload: &[u8],
-        error: &str,
-    ) {
-        tracing::debug!(recipient, manifest, error, "undecodable message");
-        let undelivered = UndeliveredFrame {
-            recipient: recipient.to_owned(),
-            manifest: manifest.to_owned(),
-            payload: Bytes::copy_from_slice(payload),
-            error: error.to_owned(),
-        };
-        self.shared
-            .dead_letter_to(recipient, sender, undelivered, DeadLetterReason::Undecodable);
-    }
-}
-
-/// The id of a temporary reply address, `.../temp/<id>`.
-fn temp_id(recipient: &str) -> Option<u64> {
-    if !recipient.contains("/temp/") {
-        return None;
-    }
-    let path: ActorPath = recipient.parse().ok()?;
-    match path.elements().as_slice() {
-        ["temp", id] => id.parse().ok(),
-        _ => None,
     }
 }

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use compaktor_actor::{ActorRef, DeadLetterReason, ReplyTo};
+use compaktor_actor::{Actor, ActorRef, ActorSystem, DeadLetterReason, LookupError, Props, ReplyTo};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{Codec, CodecError, Postcard};
-use crate::node::{Inbound, Shared};
+use crate::inbound::Inbound;
+use crate::node::Shared;
 use crate::route::{RemoteReplyTo, Route};
 
 /// The message types a node can send and receive, and their codec.
@@ -69,6 +70,8 @@ impl<C: Codec> Registry<C> {
         let entry = Arc::new(Entry {
             manifest,
             type_name: std::any::type_name::<M>(),
+            type_id: TypeId::of::<M>(),
+            identify: identify::<M>,
             encode: encode::<M, C>,
             deliver: deliver::<M, C>,
             remote_ref: remote_ref::<M>,
@@ -77,6 +80,58 @@ impl<C: Codec> Registry<C> {
         });
         self.types.by_manifest.insert(manifest, entry.clone());
         self.types.by_type.insert(TypeId::of::<M>(), entry);
+        self
+    }
+
+    /// Lets other nodes start actors here with
+    /// [`RemoteNode::spawn_remote`](crate::RemoteNode::spawn_remote): `make`
+    /// builds the actor's props from the arguments sent. The actor's
+    /// message type and `Args` must be registered too.
+    ///
+    /// ```
+    /// use compaktor_actor::{Actor, ActorError, Context, Props};
+    /// use compaktor_remote::Registry;
+    ///
+    /// struct Counter { count: u64 }
+    /// impl Actor for Counter {
+    ///     type Msg = u64;
+    ///     async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+    ///         self.count += n;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry
+    ///     .register::<u64>("u64")
+    ///     .factory("counter", |start: u64| Props::new(move || Counter { count: start }));
+    /// ```
+    pub fn factory<A, Args>(
+        &mut self,
+        name: &'static str,
+        make: impl Fn(Args) -> Props<A> + Send + Sync + 'static,
+    ) -> &mut Self
+    where
+        A: Actor,
+        Args: DeserializeOwned + 'static,
+    {
+        let spawn = move |system: &ActorSystem, actor: Option<&str>, args: &[u8]| -> Result<String, String> {
+            let args: Args = C::decode(args).map_err(|e| e.to_string())?;
+            let props = make(args);
+            let spawned = match actor {
+                Some(actor) => system.spawn(actor, props),
+                None => system.spawn_anonymous(props),
+            };
+            spawned.map(|r| r.path().to_string()).map_err(|e| e.to_string())
+        };
+        self.types.factories.insert(
+            name,
+            Arc::new(Factory {
+                message: TypeId::of::<A::Msg>(),
+                message_name: std::any::type_name::<A::Msg>(),
+                spawn: Box::new(spawn),
+            }),
+        );
         self
     }
 
@@ -90,9 +145,26 @@ impl<C: Codec> Registry<C> {
 pub(crate) struct Types {
     by_manifest: HashMap<&'static str, Arc<Entry>>,
     by_type: HashMap<TypeId, Arc<Entry>>,
+    factories: HashMap<&'static str, Arc<Factory>>,
+}
+
+/// Starts an actor here for another node: the arguments arrive encoded.
+type Spawn = dyn Fn(&ActorSystem, Option<&str>, &[u8]) -> Result<String, String> + Send + Sync;
+
+/// An actor factory registered for remote spawn.
+pub(crate) struct Factory {
+    /// The actor's message type.
+    pub(crate) message: TypeId,
+    pub(crate) message_name: &'static str,
+    /// Decodes the arguments, spawns, and returns the actor's path.
+    pub(crate) spawn: Box<Spawn>,
 }
 
 impl Types {
+    pub(crate) fn factory(&self, name: &str) -> Option<&Arc<Factory>> {
+        self.factories.get(name)
+    }
+
     pub(crate) fn by_manifest(&self, manifest: &str) -> Option<&Arc<Entry>> {
         self.by_manifest.get(manifest)
     }
@@ -112,6 +184,9 @@ type Towards = fn(&Arc<Shared>, &Arc<Entry>, compaktor_actor::ActorPath) -> AnyB
 pub(crate) struct Entry {
     pub(crate) manifest: &'static str,
     pub(crate) type_name: &'static str,
+    pub(crate) type_id: TypeId,
+    /// The path of the local actor at a path if it takes `M`.
+    pub(crate) identify: fn(&ActorSystem, &str) -> Result<String, LookupError>,
     /// Encodes a `&M`.
     pub(crate) encode: fn(&dyn Any, &mut Vec<u8>) -> Result<(), CodecError>,
     /// Decodes a payload and tells it to the local actor at `recipient`.
@@ -147,6 +222,10 @@ impl<R: DeserializeOwned + Send + 'static, C: Codec> PendingReply for Pending<R,
     fn is_closed(&self) -> bool {
         self.reply.is_closed()
     }
+}
+
+fn identify<M: Send + 'static>(system: &ActorSystem, path: &str) -> Result<String, LookupError> {
+    system.lookup::<M>(path).map(|found| found.path().to_string())
 }
 
 fn encode<M: Serialize + 'static, C: Codec>(value: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
@@ -211,9 +290,9 @@ fn import_reply<R: Send + 'static>(
 }
 
 /// Why an inbound message was not handed to a local actor.
-pub(crate) fn lookup_reason(error: &compaktor_actor::LookupError) -> DeadLetterReason {
+pub(crate) fn lookup_reason(error: &LookupError) -> DeadLetterReason {
     match error {
-        compaktor_actor::LookupError::WrongType { .. } => DeadLetterReason::Undecodable,
+        LookupError::WrongType { .. } => DeadLetterReason::Undecodable,
         _ => DeadLetterReason::RecipientStopped,
     }
 }

@@ -8,7 +8,8 @@ use compaktor_actor::transport::{BoxFuture, RemoteReply, RemoteRoute};
 use compaktor_actor::{ActorPath, ActorSystem, DeadLetterReason, StopReason, Terminated};
 
 use crate::frame::Kind;
-use crate::node::{Peer, Shared};
+use crate::node::Shared;
+use crate::peer::Peer;
 use crate::registry::Entry;
 
 /// The route of an `ActorRef<M>` to an actor on another node.
@@ -55,7 +56,7 @@ impl<M: Send + 'static> RemoteRoute<M> for Route<M> {
         let Some(peer) = &self.peer else {
             return Err((msg, DeadLetterReason::Unreachable));
         };
-        match peer.send(Kind::Message, &self.recipient, None, self.entry.manifest, &payload) {
+        match peer.send_message(&self.recipient, None, self.entry.manifest, &payload) {
             Ok(()) => Ok(()),
             Err(reason) => Err((msg, reason)),
         }
@@ -63,7 +64,7 @@ impl<M: Send + 'static> RemoteRoute<M> for Route<M> {
 
     fn stop(&self) {
         if let Some(peer) = &self.peer {
-            let _ = peer.send(Kind::Stop, &self.recipient, None, "", &[]);
+            peer.send_system(Kind::Stop, &self.recipient, None, "", &[]);
         }
     }
 
@@ -124,7 +125,7 @@ impl<R: Send + 'static> RemoteReply<R> for RemoteReplyTo<R> {
             return Err(value);
         }
         let Some(peer) = &self.peer else { return Err(value) };
-        peer.send(Kind::Message, &self.address, None, self.entry.manifest, &payload)
+        peer.send_message(&self.address, None, self.entry.manifest, &payload)
             .map_err(|_| value)
     }
 

@@ -17,6 +17,9 @@ use rustls::RootCertStore;
 /// The name every node certificate carries and every dialer expects: nodes
 /// are told apart by their incarnation id, not their certificate.
 pub(crate) const NODE_NAME: &str = "compaktor-node";
+
+/// The server name every node certificate carries; dial nodes with it.
+pub const SERVER_NAME: &str = NODE_NAME;
 const ALPN: &[u8] = b"compaktor/1";
 
 /// TLS material could not be made, read or used.
@@ -185,8 +188,10 @@ impl NodeIdentity {
         Ok(Arc::new(roots))
     }
 
-    /// The QUIC server side: requires a client certificate from our CA.
-    pub(crate) fn server_config(&self) -> Result<quinn::ServerConfig, TlsError> {
+    /// The QUIC server side a node uses: TLS 1.3 on ring, requires a
+    /// client certificate from our CA. Public for tools and benchmarks that
+    /// speak raw QUIC with a node's security (dial with [`SERVER_NAME`]).
+    pub fn server_config(&self) -> Result<quinn::ServerConfig, TlsError> {
         let provider = provider();
         let verifier = WebPkiClientVerifier::builder_with_provider(self.roots()?, provider.clone())
             .build()
@@ -201,8 +206,9 @@ impl NodeIdentity {
         Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))
     }
 
-    /// The QUIC client side: presents our certificate, trusts only our CA.
-    pub(crate) fn client_config(&self) -> Result<quinn::ClientConfig, TlsError> {
+    /// The QUIC client side a node uses: presents our certificate, trusts
+    /// only our CA.
+    pub fn client_config(&self) -> Result<quinn::ClientConfig, TlsError> {
         let mut tls = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_root_certificates(self.roots()?)

@@ -129,7 +129,7 @@ async fn a_hundred_thousand_tells_arrive_in_order_and_ask_works_across_nodes() {
     let ca = CertificateAuthority::generate("t").unwrap();
     let (a, b) = pair(&ca).await;
     let collector = b.system().spawn("collector", Props::<Collector>::default()).unwrap();
-    let remote = a.lookup::<Seq>(&collector.path().to_string()).unwrap();
+    let remote = a.ref_to::<Seq>(&collector.path().to_string()).unwrap();
     assert!(remote.is_remote());
     assert_eq!(remote.path(), collector.path());
     for n in 0..100_000 {
@@ -153,7 +153,7 @@ async fn a_ref_inside_a_message_reaches_back_to_its_node() {
         .system()
         .spawn("probe", Props::new(move || Probe(tx.clone())))
         .unwrap();
-    let remote = a.lookup::<Seq>(&collector.path().to_string()).unwrap();
+    let remote = a.ref_to::<Seq>(&collector.path().to_string()).unwrap();
     remote.tell(Seq::Next(0));
     remote.tell(Seq::ReportTo(probe.clone()));
     let Count(n) = within("the count told to the ref sent along", rx.recv()).await.unwrap();
@@ -173,8 +173,8 @@ async fn an_unknown_manifest_is_a_dead_letter_and_the_connection_keeps_working()
     let collector = b.system().spawn("collector", Props::<Collector>::default()).unwrap();
     let path = collector.path().to_string();
 
-    a.lookup::<Unknown>(&path).unwrap().tell(Unknown(7));
-    let remote = a.lookup::<Seq>(&path).unwrap();
+    a.ref_to::<Unknown>(&path).unwrap().tell(Unknown(7));
+    let remote = a.ref_to::<Seq>(&path).unwrap();
     remote.tell(Seq::Next(0));
 
     let letter = dead_letter(&mut dead, "the undecodable dead letter", |d| {
@@ -196,7 +196,7 @@ async fn an_oversized_message_fails_with_a_typed_error_and_a_dead_letter_and_not
     let (a, b) = pair(&ca).await;
     let mut dead = a.system().event_stream().subscribe::<DeadLetter>();
     let collector = b.system().spawn("collector", Props::<Collector>::default()).unwrap();
-    let remote = a.lookup::<Seq>(&collector.path().to_string()).unwrap();
+    let remote = a.ref_to::<Seq>(&collector.path().to_string()).unwrap();
 
     match remote.try_tell(Seq::Blob(vec![0; 100 * 1024])) {
         Err(TryTellError::TooLarge(Seq::Blob(blob))) => assert_eq!(blob.len(), 100 * 1024),
@@ -227,7 +227,7 @@ async fn a_remote_actor_that_stops_delivers_terminated_to_its_watcher() {
     let ca = CertificateAuthority::generate("t").unwrap();
     let (a, b) = pair(&ca).await;
     let collector = b.system().spawn("collector", Props::<Collector>::default()).unwrap();
-    let remote = a.lookup::<Seq>(&collector.path().to_string()).unwrap();
+    let remote = a.ref_to::<Seq>(&collector.path().to_string()).unwrap();
     let terminated = remote.terminated();
     // Make sure the watch has arrived before the stop overtakes it.
     within("the report", report(&remote)).await;
@@ -247,7 +247,7 @@ async fn refused(identity: NodeIdentity, target: &RemoteNode, collector: &ActorR
     let intruder = node("intruder", identity, registry()).await;
     let mut dead = intruder.system().event_stream().subscribe::<DeadLetter>();
     intruder
-        .lookup::<Seq>(&collector.path().to_string())
+        .ref_to::<Seq>(&collector.path().to_string())
         .unwrap()
         .tell(Seq::Next(0));
     dead_letter(&mut dead, "the refused message to come back as a dead letter", |d| {
@@ -272,7 +272,7 @@ async fn peers_without_a_valid_certificate_from_our_ca_cannot_send_a_message() {
     refused(ca.issue_expired().unwrap(), &b, &collector).await;
 
     // Nothing got through, and the legitimate peer is still served.
-    let remote = a.lookup::<Seq>(&collector.path().to_string()).unwrap();
+    let remote = a.ref_to::<Seq>(&collector.path().to_string()).unwrap();
     assert_eq!(within("the report", report(&remote)).await, (0, true));
     a.shutdown().await;
     b.shutdown().await;

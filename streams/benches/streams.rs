@@ -1,14 +1,17 @@
-//! Throughput of fused and asynchronous pipelines, each beside a floor
-//! measured in the same run. Run with
+//! Throughput of fused and asynchronous pipelines and of fan-out and
+//! fan-in junctions, each beside a floor measured in the same run. Run with
 //! `cargo bench -p compaktor-streams --bench streams`.
 
 use std::time::{Duration, Instant};
 
-use compaktor_streams::{Sink, Source};
+use compaktor_streams::{GraphBuilder, Sink, Source};
 use futures::StreamExt;
 
 const N: u64 = 10_000_000;
 const BUFFER: usize = 16;
+/// Elements per source (merge) or per sink (broadcast) in the junction runs.
+const N_FAN: u64 = 2_000_000;
+const FAN: usize = 4;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -35,7 +38,7 @@ fn main() {
                 .expect("the stream to complete")
         })
         .await;
-        report("fused", fused, "futures::stream", floor);
+        report("fused", N, fused, "futures::stream", floor);
 
         let floor = best(|| async {
             let (tx1, mut rx1) = tokio::sync::mpsc::channel::<u64>(BUFFER);
@@ -81,7 +84,83 @@ fn main() {
                 .expect("the stream to complete")
         })
         .await;
-        report("async boundary per stage", boundaries, "tokio mpsc chain", floor);
+        report("async boundary per stage", N, boundaries, "tokio mpsc chain", floor);
+
+        println!("broadcast of {N_FAN} u64 to {FAN} folding sinks, buffer {BUFFER} per outlet (best of 3)");
+        let floor = best(|| async {
+            let mut senders = Vec::new();
+            let mut sinks = Vec::new();
+            for _ in 0..FAN {
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(BUFFER);
+                senders.push(tx);
+                sinks.push(tokio::spawn(async move {
+                    let mut acc = 0u64;
+                    while let Some(n) = rx.recv().await {
+                        acc = acc.wrapping_add(n);
+                    }
+                    acc
+                }));
+            }
+            tokio::spawn(async move {
+                for n in 0..N_FAN {
+                    for tx in &senders {
+                        if tx.send(n).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            let mut total = 0u64;
+            for sink in sinks {
+                total = total.wrapping_add(sink.await.expect("a sink task"));
+            }
+            total
+        })
+        .await;
+        let broadcast = best(|| async {
+            let mut g = GraphBuilder::new();
+            let (numbers, _) = g.source("numbers", Source::from_iter(0..N_FAN));
+            let fan = g.broadcast("fan", FAN);
+            g.connect(numbers, fan.inlet);
+            let mut sums = Vec::new();
+            for (k, outlet) in fan.outlets.iter().enumerate() {
+                let (sink, sum) = g.sink(format!("sum{k}"), Sink::fold(0u64, |a, n| a.wrapping_add(n)));
+                g.connect(*outlet, sink);
+                sums.push(sum);
+            }
+            let mut running = g.build().expect("a valid graph").run();
+            let mut total = 0u64;
+            for sum in sums {
+                total = total.wrapping_add(running.take(sum).await.expect("the stream to complete"));
+            }
+            total
+        })
+        .await;
+        report("broadcast to 4", N_FAN, broadcast, "4 tokio mpsc", floor);
+
+        println!("merge of {FAN} sources of {N_FAN} u64 into a fold (best of 3)");
+        let floor = best(|| async {
+            let streams = (0..FAN as u64).map(|k| futures::stream::iter(k * N_FAN..(k + 1) * N_FAN));
+            futures::stream::select_all(streams)
+                .fold(0u64, |a, n| async move { a.wrapping_add(n) })
+                .await
+        })
+        .await;
+        let merged = best(|| async {
+            let mut g = GraphBuilder::new();
+            let merge = g.merge("merge", FAN);
+            for (k, inlet) in merge.inlets.iter().enumerate() {
+                let base = k as u64 * N_FAN;
+                let (numbers, _) = g.source(format!("numbers{k}"), Source::from_iter(base..base + N_FAN));
+                g.connect(numbers, *inlet);
+            }
+            let (sink, sum) = g.sink("sum", Sink::fold(0u64, |a, n| a.wrapping_add(n)));
+            g.connect(merge.outlet, sink);
+            let mut running = g.build().expect("a valid graph").run();
+            running.take(sum).await.expect("the stream to complete")
+        })
+        .await;
+        report("merge of 4", FAN as u64 * N_FAN, merged, "select_all", floor);
     });
 }
 
@@ -102,8 +181,9 @@ where
     best
 }
 
-fn report(what: &str, took: Duration, floor_name: &str, floor: Duration) {
-    let rate = |d: Duration| N as f64 / d.as_secs_f64() / 1e6;
+/// `elements` is what went in: for a broadcast, per sink.
+fn report(what: &str, elements: u64, took: Duration, floor_name: &str, floor: Duration) {
+    let rate = |d: Duration| elements as f64 / d.as_secs_f64() / 1e6;
     println!(
         "  {what:<26} {:>8.1} ms {:>7.1} M elements/s | {floor_name:<16} {:>8.1} ms {:>7.1} M/s | ratio {:.2}x the floor's time",
         took.as_secs_f64() * 1e3,

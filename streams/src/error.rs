@@ -49,6 +49,82 @@ pub enum StreamError {
     /// the tokio runtime shut down while it ran.
     #[error("the stream stopped abruptly (a stage panicked or the runtime shut down)")]
     AbruptTermination,
+    /// A [`partition`](crate::GraphBuilder::partition) function returned
+    /// an outlet number the junction does not have; the stream fails.
+    /// Return a number below `outlets`.
+    #[error("partition chose outlet {index} of {outlets}")]
+    PartitionOutOfBounds {
+        /// What the function returned.
+        index: usize,
+        /// How many outlets the junction has.
+        outlets: usize,
+    },
+    /// The hub this stream was attached to has stopped: a
+    /// [`MergeHub`](crate::MergeHub)'s consumer was cancelled, or a
+    /// [`BroadcastHub`](crate::BroadcastHub)'s producer went away with no
+    /// consumer left. Elements not yet handed over are lost.
+    #[error("the hub has stopped")]
+    HubClosed,
+}
+
+/// Why a [`GraphBuilder`](crate::GraphBuilder) could not build a graph.
+///
+/// Wiring mistakes (a port connected twice, a port of another builder, a
+/// name used twice) are noticed when they are made and reported by
+/// [`build`](crate::GraphBuilder::build), the first one only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GraphError {
+    /// The edges form a cycle through these nodes (in edge order, the first
+    /// repeated at the end). Break the cycle, or accept it with
+    /// [`allow_cycles`](crate::GraphBuilder::allow_cycles).
+    #[error("the graph has a cycle: {}", .nodes.join(" -> "))]
+    Cycle {
+        /// The nodes around the cycle, starting and ending with the same one.
+        nodes: Vec<String>,
+    },
+    /// An inlet has no upstream. Connect it, or remove the node.
+    #[error("inlet {index} of node {node} is not connected")]
+    UnconnectedInlet {
+        /// The node's name.
+        node: String,
+        /// Which inlet.
+        index: usize,
+    },
+    /// An outlet has no downstream. Connect it (to [`Sink::ignore`](crate::Sink::ignore)
+    /// if its elements are not wanted), or remove the node.
+    #[error("outlet {index} of node {node} is not connected")]
+    UnconnectedOutlet {
+        /// The node's name.
+        node: String,
+        /// Which outlet.
+        index: usize,
+    },
+    /// An inlet was connected twice; each takes one upstream (use a merge for more).
+    #[error("inlet {index} of node {node} is connected twice")]
+    InletConnectedTwice {
+        /// The node's name.
+        node: String,
+        /// Which inlet.
+        index: usize,
+    },
+    /// An outlet was connected twice; each feeds one downstream (use a broadcast for more).
+    #[error("outlet {index} of node {node} is connected twice")]
+    OutletConnectedTwice {
+        /// The node's name.
+        node: String,
+        /// Which outlet.
+        index: usize,
+    },
+    /// Two nodes have the same name; names identify nodes in the graph's shape.
+    #[error("two nodes are named {name}")]
+    DuplicateName {
+        /// The name used twice.
+        name: String,
+    },
+    /// A port made by another builder was connected here.
+    #[error("a port of another graph builder was connected")]
+    ForeignPort,
 }
 
 impl StreamError {

@@ -97,6 +97,19 @@ impl<In: Send + 'static, T: Send + 'static, Mat: 'static> Flow<In, T, Mat> {
         }
     }
 
+    fn via_upstream<U: Send + 'static>(
+        self,
+        f: impl FnOnce(BoxUpstream<T>, &mut Materializer) -> BoxUpstream<U> + Send + 'static,
+    ) -> Flow<In, U, Mat> {
+        let build = self.build;
+        Flow {
+            build: Box::new(move |upstream, m| {
+                let (upstream, mat) = build(upstream, m);
+                (f(upstream, m), mat)
+            }),
+        }
+    }
+
     operators!(T, flow_of);
 
     /// Attaches another flow, keeping this flow's materialised value.

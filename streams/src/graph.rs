@@ -9,28 +9,90 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use crate::error::StreamError;
-use crate::stats::{StageCell, StreamMonitor};
+use crate::shape::GraphShape;
+use crate::stats::{Input, Registered, StageCell, StreamMonitor};
 
 /// Collects what a blueprint needs while it is being materialised: the
-/// tasks to spawn (one per island) and the statistics cells (source first).
+/// tasks to spawn (one per island) and the statistics cells, each with
+/// where its input comes from.
 pub(crate) struct Materializer {
     tasks: Vec<BoxFuture<'static, ()>>,
-    cells: Vec<Arc<StageCell>>,
+    stages: Vec<Registered>,
+    /// The input of the next stage registered with [`cell`](Materializer::cell).
+    feed: Input,
+    /// The graph DSL node being materialised.
+    node: Option<Arc<str>>,
 }
 
 impl Materializer {
     fn new() -> Self {
         Materializer {
             tasks: Vec::new(),
-            cells: Vec::new(),
+            stages: Vec::new(),
+            feed: Input::Nothing,
+            node: None,
         }
     }
 
-    /// A fresh statistics cell for the next stage.
+    fn register(&mut self, cell: &Arc<StageCell>, input: Input) -> usize {
+        let id = self.stages.len();
+        self.stages.push(Registered {
+            cell: Arc::clone(cell),
+            input,
+            node: self.node.clone(),
+        });
+        self.feed = Input::Stage(id);
+        id
+    }
+
+    /// A fresh statistics cell for the next stage, fed by the stage
+    /// registered before it (or by what [`set_feed`](Materializer::set_feed) said).
     pub(crate) fn cell(&mut self, name: &'static str) -> Arc<StageCell> {
         let cell = StageCell::new(name);
-        self.cells.push(Arc::clone(&cell));
+        self.register(&cell, self.feed);
         cell
+    }
+
+    /// A statistics cell for a source: nothing comes in.
+    pub(crate) fn source_cell(&mut self, name: &'static str) -> Arc<StageCell> {
+        let cell = StageCell::new(name);
+        self.register(&cell, Input::Nothing);
+        cell
+    }
+
+    /// A statistics cell for a junction, which counts its own input and
+    /// each of its `outlets` (0 for a fan-in junction); returns its id too.
+    pub(crate) fn junction_cell(&mut self, name: &'static str, outlets: usize) -> (usize, Arc<StageCell>) {
+        let cell = StageCell::with_outlets(name, outlets);
+        let id = self.register(&cell, Input::Own);
+        (id, cell)
+    }
+
+    /// The id of the stage registered last.
+    pub(crate) fn last_id(&self) -> usize {
+        self.stages.len().saturating_sub(1)
+    }
+
+    /// Where the stage registered next takes its input from.
+    pub(crate) fn feed(&self) -> Input {
+        self.feed
+    }
+
+    pub(crate) fn set_feed(&mut self, feed: Input) {
+        self.feed = feed;
+    }
+
+    /// Corrects the input of a stage registered before its upstream was
+    /// known (the receiving end of a feedback edge).
+    pub(crate) fn set_input(&mut self, id: usize, input: Input) {
+        if let Some(stage) = self.stages.get_mut(id) {
+            stage.input = input;
+        }
+    }
+
+    /// The graph DSL node the stages registered next belong to.
+    pub(crate) fn set_node(&mut self, node: Option<Arc<str>>) {
+        self.node = node;
     }
 
     /// An island to run on its own task once the whole graph is built.
@@ -63,11 +125,33 @@ pub(crate) type BuildGraph<Mat> = Box<dyn FnOnce(&mut Materializer) -> Mat + Sen
 #[must_use = "a graph does nothing until it is run"]
 pub struct RunnableGraph<Mat> {
     build: BuildGraph<Mat>,
+    shape: Option<Arc<GraphShape>>,
+}
+
+impl<Mat> std::fmt::Debug for RunnableGraph<Mat> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunnableGraph")
+            .field("shape", &self.shape)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<Mat> RunnableGraph<Mat> {
     pub(crate) fn new(build: BuildGraph<Mat>) -> Self {
-        RunnableGraph { build }
+        RunnableGraph { build, shape: None }
+    }
+
+    pub(crate) fn with_shape(build: BuildGraph<Mat>, shape: GraphShape) -> Self {
+        RunnableGraph {
+            build,
+            shape: Some(Arc::new(shape)),
+        }
+    }
+
+    /// The nodes and edges of a graph built with
+    /// [`GraphBuilder`](crate::GraphBuilder); `None` for a linear pipeline.
+    pub fn shape(&self) -> Option<&GraphShape> {
+        self.shape.as_deref()
     }
 
     /// Starts the stream and returns its materialised value.
@@ -89,7 +173,7 @@ impl<Mat> RunnableGraph<Mat> {
         for island in materializer.tasks {
             tokio::spawn(island);
         }
-        (mat, StreamMonitor::new(materializer.cells))
+        (mat, StreamMonitor::new(materializer.stages, self.shape))
     }
 
     /// Transforms the materialised value.
@@ -98,7 +182,10 @@ impl<Mat> RunnableGraph<Mat> {
         Mat: 'static,
     {
         let build = self.build;
-        RunnableGraph::new(Box::new(move |m| f(build(m))))
+        RunnableGraph {
+            build: Box::new(move |m| f(build(m))),
+            shape: self.shape,
+        }
     }
 }
 

@@ -51,6 +51,43 @@
 //! - The [`protocol`] module has the Reactive Streams traits, for plugging
 //!   in your own publishers and subscribers, and the demand accounting.
 //!
+//! # Graphs and hubs
+//!
+//! Not every stream is a line. [`GraphBuilder`] wires named sources, flows
+//! and sinks through fan-out junctions (broadcast, balance, partition) and
+//! fan-in junctions (merge, merge-preferred, zip, concat); `build` refuses
+//! unconnected ports and cycles (unless allowed) with a typed
+//! [`GraphError`], and keeps the graph's [`GraphShape`] (nodes and edges)
+//! for describing it. Fan-in junctions are fused with their inputs; a
+//! fan-out junction runs its upstream on its own task and goes at the pace
+//! its outlets' demand allows, so a broadcast follows its slowest consumer.
+//! Every junction reports statistics like any other stage. The common
+//! cases have one-line forms: [`Source::merge`], [`Source::zip`],
+//! [`Source::concat`], [`Source::also_to`] (and the same on [`Flow`]).
+//!
+//! [`MergeHub`] and [`BroadcastHub`] are junctions whose producers or
+//! consumers attach while the stream runs, each with a bounded buffer and
+//! backpressure.
+//!
+//! ```
+//! use compaktor_streams::{Keep, MergeHub, Sink, Source};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), compaktor_streams::StreamError> {
+//! // Sensors come and go; one pipeline aggregates what they send.
+//! let (hub, windows) = MergeHub::source(16)
+//!     .grouped(4)
+//!     .map(|w: Vec<u32>| w.iter().sum::<u32>())
+//!     .to_mat(Sink::collect(), Keep::both)
+//!     .run();
+//! let sensor = Source::from_iter([1, 2, 3, 4]).merge(Source::from_iter([10, 20, 30, 40]));
+//! sensor.run_with(hub.sink()).await?;
+//! drop(hub);
+//! assert_eq!(windows.await?.iter().sum::<u32>(), 110);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Choices, where Akka users might expect otherwise
 //!
 //! - **Blueprints are used once.** Running consumes a `Source`, `Flow` or
@@ -59,37 +96,62 @@
 //! - **`map_async` futures run on the stream's task**, not a thread pool:
 //!   they progress while the island is polled. Spawn heavy work yourself.
 //! - **Invalid sizes are clamped, not panics**: `grouped(0)`,
-//!   `buffer(0, ..)`, `map_async(0, ..)` and a zero channel capacity count as 1.
+//!   `buffer(0, ..)`, `map_async(0, ..)`, a junction of 0 ports and a zero
+//!   channel capacity count as 1.
+//! - **Fan-out junctions have buffers**: each outlet of a broadcast,
+//!   balance or partition holds up to 16 elements, as an async boundary
+//!   does; a balance may therefore hand a slow consumer up to 16 elements
+//!   before it routes around it.
+//! - **Hubs live as long as their handles**: a merge hub completes when no
+//!   handle is left and its producers have finished, as a channel does.
+//!
+//! # Not built yet
+//!
+//! The graph manager (running graphs by name, described as JSON and DOT
+//! with live statistics) and live edits of a running graph; per-stage
+//! supervision (resume, restart); the actor ask stage and an actor as a
+//! backpressured source; stages on the blocking pool; stages across nodes.
 //!
 //! # Map
 //!
 //! | need | look at |
 //! |---|---|
 //! | build a pipeline | [`Source`], [`Flow`], [`Sink`], [`Keep`] |
+//! | build a graph | [`GraphBuilder`], [`InPort`], [`OutPort`], [`Materialized`], [`GraphError`] |
+//! | attach streams at runtime | [`MergeHub`], [`BroadcastHub`] |
 //! | run it | [`RunnableGraph`], [`Completion`], [`KillSwitch`] |
 //! | write an operator | [`Stage`], [`Outlet`] |
 //! | plug in a producer or consumer | [`protocol`], [`StreamPublisher`] |
-//! | watch it | [`StreamMonitor`], [`GraphStats`], [`StageStats`] |
+//! | watch it | [`StreamMonitor`], [`GraphStats`], [`StageStats`], [`GraphShape`] |
 
 mod boundary;
+mod builder;
 mod error;
+mod fan_in;
+mod fan_out;
 mod flow;
 mod graph;
+mod handoff;
+mod hub;
 mod kill_switch;
 mod ops;
 pub mod protocol;
 mod publisher;
+mod shape;
 mod sink;
 mod source;
 mod stage;
 mod stats;
 
-pub use error::StreamError;
+pub use builder::{FanInPorts, FanOutPorts, GraphBuilder, InPort, MatKey, Materialized, OutPort, ZipPorts};
+pub use error::{GraphError, StreamError};
 pub use flow::Flow;
 pub use graph::{Completion, Keep, RunnableGraph};
+pub use hub::{BroadcastHub, MergeHub};
 pub use kill_switch::KillSwitch;
 pub use ops::OverflowStrategy;
 pub use publisher::StreamPublisher;
+pub use shape::{EdgeShape, GraphShape, NodeKind, NodeShape};
 pub use sink::Sink;
 pub use source::Source;
 pub use stage::{Outlet, Stage};

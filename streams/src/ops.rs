@@ -1,20 +1,26 @@
 //! The built-in operators, each a [`Stage`](crate::Stage), and the macro
 //! that offers them as methods on both [`Source`](crate::Source) and
-//! [`Flow`](crate::Flow).
+//! [`Flow`](crate::Flow), with the junctions that have a one-line form
+//! (`merge`, `zip`, `concat`, `also_to`).
 
 mod basic;
+mod batch;
 mod buffer;
+mod delay;
 mod map_async;
 mod throttle;
 
 pub(crate) use basic::{Filter, FilterMap, Fold, Grouped, Map, Recover, Scan, Skip, Take, TakeWhile, TryMap};
+pub(crate) use batch::Batch;
 pub(crate) use buffer::Buffer;
 pub use buffer::OverflowStrategy;
+pub(crate) use delay::Delay;
 pub(crate) use map_async::MapAsync;
 pub(crate) use throttle::Throttle;
 
 /// Writes the operator methods for a type with a private
-/// `via_stage(self, stage) -> $ret!(Out)`; `$T` is its element type.
+/// `via_stage(self, stage) -> $ret!(Out)` and
+/// `via_upstream(self, f) -> $ret!(Out)`; `$T` is its element type.
 macro_rules! operators {
     ($T:ident, $ret:ident) => {
         /// Transforms each element.
@@ -122,6 +128,115 @@ macro_rules! operators {
         /// and completes; when `f` returns `None` the failure goes on.
         pub fn recover(self, f: impl FnMut(&$crate::StreamError) -> Option<$T> + Send + 'static) -> $ret!($T) {
             self.via_stage($crate::ops::Recover::new(f))
+        }
+
+        /// While downstream is busy, pulls ahead and folds up to `max`
+        /// elements (at least 1) into one aggregate: `seed` starts it,
+        /// `aggregate` adds to it; then backpressures. Downstream gets the
+        /// aggregate when it asks. A fast downstream gets aggregates of one.
+        /// Upstream only runs ahead while something pumps it: put an
+        /// [`async_boundary`](Self::async_boundary) or a `map_async` after this.
+        pub fn batch<S: Send + 'static>(
+            self,
+            max: u64,
+            seed: impl FnMut($T) -> S + Send + 'static,
+            aggregate: impl FnMut(S, $T) -> S + Send + 'static,
+        ) -> $ret!(S) {
+            self.via_stage($crate::ops::Batch::new("batch", max, |_: &$T| 1, seed, aggregate))
+        }
+
+        /// [`batch`](Self::batch) where each element weighs what `cost`
+        /// says; an element that would take the aggregate over `max` starts
+        /// the next one (and one heavier than `max` is an aggregate alone).
+        pub fn batch_weighted<S: Send + 'static>(
+            self,
+            max: u64,
+            cost: impl FnMut(&$T) -> u64 + Send + 'static,
+            seed: impl FnMut($T) -> S + Send + 'static,
+            aggregate: impl FnMut(S, $T) -> S + Send + 'static,
+        ) -> $ret!(S) {
+            self.via_stage($crate::ops::Batch::new(
+                "batch_weighted",
+                max,
+                cost,
+                seed,
+                aggregate,
+            ))
+        }
+
+        /// While downstream is busy, combines what arrives into one element
+        /// with `aggregate`, without limit: upstream is never backpressured.
+        /// For a different output type use [`batch`](Self::batch) with `u64::MAX`.
+        pub fn conflate(self, aggregate: impl FnMut($T, $T) -> $T + Send + 'static) -> $ret!($T) {
+            self.via_stage($crate::ops::Batch::new(
+                "conflate",
+                u64::MAX,
+                |_: &$T| 0,
+                |element: $T| element,
+                aggregate,
+            ))
+        }
+
+        /// Passes on each element `by` after it arrived, in order. Holds up
+        /// to `capacity` elements (at least 1) while they wait, pulling
+        /// ahead of demand; when full, it backpressures. So at most
+        /// `capacity` elements pass per `by`.
+        pub fn delay(self, by: std::time::Duration, capacity: usize) -> $ret!($T) {
+            self.via_stage($crate::ops::Delay::new(by, capacity))
+        }
+
+        /// Merges the elements of `other` into this stream as they come,
+        /// taking turns (fused on this stream's task). Completes when both
+        /// have; `other`'s materialised value is dropped (the
+        /// [`GraphBuilder`](crate::GraphBuilder) keeps it).
+        pub fn merge<M2: 'static>(self, other: $crate::Source<$T, M2>) -> $ret!($T) {
+            self.via_upstream(move |upstream, m| {
+                let (other, _) = other.build(m);
+                $crate::fan_in::merge(vec![upstream, other], false, m)
+            })
+        }
+
+        /// Pairs each element with the element of `other` at the same
+        /// position; completes when either completes.
+        pub fn zip<U: Send + 'static, M2: 'static>(self, other: $crate::Source<U, M2>) -> $ret!(($T, U)) {
+            self.via_upstream(move |upstream, m| {
+                let (other, _) = other.build(m);
+                $crate::fan_in::zip(upstream, other, m)
+            })
+        }
+
+        /// Passes on every element of this stream, then every element of
+        /// `other`, which is not asked for anything before this one completes.
+        pub fn concat<M2: 'static>(self, other: $crate::Source<$T, M2>) -> $ret!($T) {
+            self.via_upstream(move |upstream, m| {
+                let (other, _) = other.build(m);
+                $crate::fan_in::concat(vec![upstream, other], m)
+            })
+        }
+
+        /// Also sends a copy of every element to `sink`, at the pace of the
+        /// slower of the two (a broadcast of two; see
+        /// [`GraphBuilder::broadcast`](crate::GraphBuilder::broadcast)).
+        /// When either side cancels, upstream is cancelled and the other
+        /// side completes. Everything upstream runs on a task of its own
+        /// from here; the sink's materialised value is dropped.
+        pub fn also_to<M2: 'static>(self, sink: $crate::Sink<$T, M2>) -> $ret!($T)
+        where
+            $T: Clone,
+        {
+            self.via_upstream(move |upstream, m| {
+                let rule = $crate::fan_out::Rule::Broadcast {
+                    clone: <$T as Clone>::clone,
+                };
+                let buffer = $crate::boundary::DEFAULT_BUFFER;
+                let mut outlets = $crate::fan_out::spawn("also_to", upstream, (rule, true), 2, buffer, m).into_iter();
+                let (main, main_input) = outlets.next().expect("a broadcast of two");
+                let (side, side_input) = outlets.next().expect("a broadcast of two");
+                m.set_feed(side_input);
+                let _ = sink.build(side, m);
+                m.set_feed(main_input);
+                main
+            })
         }
     };
 }

@@ -18,7 +18,7 @@ use crate::sink::Sink;
 use crate::stage::{BoxUpstream, Pull, Stage, StageLink, Upstream};
 use crate::stats::StageCell;
 
-type BuildSource<T, Mat> = Box<dyn FnOnce(&mut Materializer) -> (BoxUpstream<T>, Mat) + Send>;
+pub(crate) type BuildSource<T, Mat> = Box<dyn FnOnce(&mut Materializer) -> (BoxUpstream<T>, Mat) + Send>;
 
 /// A blueprint of a stage with one output: elements come from here.
 ///
@@ -56,13 +56,19 @@ impl<T, Mat> fmt::Debug for Source<T, Mat> {
     }
 }
 
+impl<T, Mat> Source<T, Mat> {
+    pub(crate) fn from_build(build: BuildSource<T, Mat>) -> Self {
+        Source { build }
+    }
+}
+
 fn source<T: Send + 'static>(
     name: &'static str,
     make: impl FnOnce(std::sync::Arc<StageCell>) -> BoxUpstream<T> + Send + 'static,
 ) -> Source<T> {
     Source {
         build: Box::new(move |m| {
-            let cell = m.cell(name);
+            let cell = m.source_cell(name);
             (make(cell), ())
         }),
     }
@@ -113,7 +119,7 @@ impl<T: Send + 'static> Source<T> {
         Source {
             build: Box::new(move |m| {
                 let (sender, receiver) = mpsc::channel(capacity.max(1));
-                let cell = m.cell("channel");
+                let cell = m.source_cell("channel");
                 (Box::new(ReceiverSource { receiver, cell }) as BoxUpstream<T>, sender)
             }),
         }
@@ -164,6 +170,23 @@ impl<T: Send + 'static, Mat: 'static> Source<T, Mat> {
                 )
             }),
         }
+    }
+
+    fn via_upstream<U: Send + 'static>(
+        self,
+        f: impl FnOnce(BoxUpstream<T>, &mut Materializer) -> BoxUpstream<U> + Send + 'static,
+    ) -> Source<U, Mat> {
+        let build = self.build;
+        Source {
+            build: Box::new(move |m| {
+                let (upstream, mat) = build(m);
+                (f(upstream, m), mat)
+            }),
+        }
+    }
+
+    pub(crate) fn build(self, m: &mut Materializer) -> (BoxUpstream<T>, Mat) {
+        (self.build)(m)
     }
 
     operators!(T, source_of);

@@ -6,6 +6,11 @@
 //! instructions) because there is one writer per counter: counting costs a
 //! few cycles per element, and a snapshot may be a few elements behind a
 //! running stage, exact once it has stopped.
+//!
+//! What a stage took in is not counted twice: it is read from where it came
+//! from (the stage before it, or one outlet of a fan-out junction), as
+//! recorded when the graph was materialised. Fan-in junctions, which have
+//! several upstreams, count what they take themselves.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -13,6 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StreamError;
+use crate::shape::GraphShape;
 
 /// What a stage is doing, as of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,14 +39,21 @@ pub enum StageState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StageStats {
-    /// Position in the graph, counted from the source (0) towards the sink.
+    /// The order in which the stage was materialised: from the source (0)
+    /// towards the sink in a linear graph, upstream before downstream in a
+    /// graph built with [`GraphBuilder`](crate::GraphBuilder).
     pub id: usize,
-    /// The operator's name, such as `"map"` or `"async_boundary"`.
+    /// The operator's name, such as `"map"`, `"async_boundary"` or `"merge"`.
     pub name: String,
+    /// The [`GraphBuilder`](crate::GraphBuilder) node the stage belongs to
+    /// (a flow node holds several stages); `None` outside the graph DSL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Elements received from upstream (0 for a source).
     pub elements_in: u64,
     /// Elements passed downstream; for a sink, passed to its consumer (a
-    /// subscriber, an actor), and 0 when it keeps them (fold, collect).
+    /// subscriber, an actor), and 0 when it keeps them (fold, collect). A
+    /// broadcast counts every copy: 100 elements to 4 outlets are 400.
     pub elements_out: u64,
     /// Demand the downstream has signalled and this stage has not yet met.
     /// Inside a fused island a downstream waits for one element at a time,
@@ -60,7 +73,7 @@ pub struct StageStats {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct GraphStats {
-    /// One entry per stage, in order from source to sink.
+    /// One entry per stage, in the order they were materialised (see [`StageStats::id`]).
     pub stages: Vec<StageStats>,
 }
 
@@ -68,6 +81,11 @@ impl GraphStats {
     /// The first stage with this name.
     pub fn stage(&self, name: &str) -> Option<&StageStats> {
         self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// The stages of one [`GraphBuilder`](crate::GraphBuilder) node, upstream first.
+    pub fn node<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a StageStats> + 'a {
+        self.stages.iter().filter(move |s| s.node.as_deref() == Some(node))
     }
 }
 
@@ -97,28 +115,65 @@ impl GraphStats {
 /// ```
 #[derive(Debug, Clone)]
 pub struct StreamMonitor {
-    cells: Arc<[Arc<StageCell>]>,
+    stages: Arc<[Registered]>,
+    shape: Option<Arc<GraphShape>>,
 }
 
 impl StreamMonitor {
-    pub(crate) fn new(cells: Vec<Arc<StageCell>>) -> Self {
-        StreamMonitor { cells: cells.into() }
+    pub(crate) fn new(stages: Vec<Registered>, shape: Option<Arc<GraphShape>>) -> Self {
+        StreamMonitor {
+            stages: stages.into(),
+            shape,
+        }
     }
 
     /// A snapshot of every stage now.
     pub fn stats(&self) -> GraphStats {
-        // A linear graph registers its cells from source to sink, so what a
-        // stage took in is what the stage before it passed on: counting
-        // each hand-over once halves the cost of statistics per element.
-        let mut elements_in = 0;
-        let mut stages = Vec::with_capacity(self.cells.len());
-        for (id, cell) in self.cells.iter().enumerate() {
-            let stats = cell.snapshot(id, elements_in);
-            elements_in = stats.elements_out;
-            stages.push(stats);
-        }
+        // What a stage took in is what its upstream passed on: counting each
+        // hand-over once halves the cost of statistics per element.
+        let stages = self
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(id, stage)| {
+                let elements_in = match stage.input {
+                    Input::Nothing => 0,
+                    Input::Own => stage.cell.elements_in.load(Ordering::Relaxed),
+                    Input::Stage(from) => self.stages.get(from).map_or(0, |s| s.cell.total_out()),
+                    Input::Outlet(from, port) => self.stages.get(from).map_or(0, |s| s.cell.outlet(port)),
+                };
+                stage.cell.snapshot(id, stage.node.as_deref(), elements_in)
+            })
+            .collect();
         GraphStats { stages }
     }
+
+    /// The nodes and edges of a graph built with
+    /// [`GraphBuilder`](crate::GraphBuilder); `None` for a linear pipeline.
+    pub fn shape(&self) -> Option<&GraphShape> {
+        self.shape.as_deref()
+    }
+}
+
+/// Where a stage's `elements_in` is read from, fixed when the graph is materialised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Input {
+    /// A source: nothing comes in.
+    Nothing,
+    /// The stage counts what it takes itself (a fan-in junction).
+    Own,
+    /// What the stage with this id passed on.
+    Stage(usize),
+    /// What the fan-out junction with this id passed on through one outlet.
+    Outlet(usize, usize),
+}
+
+/// A stage as the monitor knows it.
+#[derive(Debug)]
+pub(crate) struct Registered {
+    pub(crate) cell: Arc<StageCell>,
+    pub(crate) input: Input,
+    pub(crate) node: Option<Arc<str>>,
 }
 
 const RUNNING: u8 = 0;
@@ -126,11 +181,14 @@ const COMPLETED: u8 = 1;
 const FAILED: u8 = 2;
 const CANCELLED: u8 = 3;
 
-/// The live counters of one stage. One task writes them.
+/// The live counters of one stage. One task writes each counter (a fan-out
+/// junction's outlets are counted by the task that reads them).
 #[derive(Debug)]
 pub(crate) struct StageCell {
     name: &'static str,
+    elements_in: AtomicU64,
     elements_out: AtomicU64,
+    outlets: Box<[AtomicU64]>,
     demand: AtomicU64,
     buffered: AtomicU64,
     errors: AtomicU64,
@@ -144,9 +202,16 @@ fn bump(counter: &AtomicU64) {
 
 impl StageCell {
     pub(crate) fn new(name: &'static str) -> Arc<Self> {
+        StageCell::with_outlets(name, 0)
+    }
+
+    /// A cell for a fan-out junction, with a counter per outlet.
+    pub(crate) fn with_outlets(name: &'static str, outlets: usize) -> Arc<Self> {
         Arc::new(StageCell {
             name,
+            elements_in: AtomicU64::new(0),
             elements_out: AtomicU64::new(0),
+            outlets: (0..outlets).map(|_| AtomicU64::new(0)).collect(),
             demand: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -156,6 +221,32 @@ impl StageCell {
 
     pub(crate) fn add_out(&self) {
         bump(&self.elements_out);
+    }
+
+    pub(crate) fn add_out_n(&self, n: u64) {
+        let out = &self.elements_out;
+        out.store(out.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// One element taken in, for stages that count their own input.
+    pub(crate) fn add_in(&self) {
+        bump(&self.elements_in);
+    }
+
+    /// One element passed on through outlet `port` of a fan-out junction.
+    pub(crate) fn add_outlet(&self, port: usize) {
+        if let Some(counter) = self.outlets.get(port) {
+            bump(counter);
+        }
+    }
+
+    fn outlet(&self, port: usize) -> u64 {
+        self.outlets.get(port).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    fn total_out(&self) -> u64 {
+        let outlets: u64 = self.outlets.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        self.elements_out.load(Ordering::Relaxed) + outlets
     }
 
     pub(crate) fn add_error(&self) {
@@ -206,7 +297,7 @@ impl StageCell {
         self.demand.store(0, Ordering::Relaxed);
     }
 
-    fn snapshot(&self, id: usize, elements_in: u64) -> StageStats {
+    fn snapshot(&self, id: usize, node: Option<&str>, elements_in: u64) -> StageStats {
         let state = match self.state.load(Ordering::Relaxed) {
             RUNNING => StageState::Running,
             COMPLETED => StageState::Completed,
@@ -216,8 +307,9 @@ impl StageCell {
         StageStats {
             id,
             name: self.name.to_owned(),
+            node: node.map(str::to_owned),
             elements_in,
-            elements_out: self.elements_out.load(Ordering::Relaxed),
+            elements_out: self.total_out(),
             demand: self.demand.load(Ordering::Relaxed),
             buffered: self.buffered.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),

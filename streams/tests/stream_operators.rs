@@ -238,3 +238,134 @@ async fn flows_compose_and_attach_to_sinks() {
     let out = Source::from_iter(1..=6).to_mat(sink, Keep::right).run();
     assert_eq!(timeout(WAIT, out).await.expect("completion").unwrap(), vec![4, 8, 12]);
 }
+
+/// Runs `source` into a stage that takes one element and then waits for a
+/// gate, which opens once the stream has had its first poll: whatever sits
+/// between them meanwhile works ahead (on a current-thread runtime, the test
+/// resumes only after that poll has finished).
+async fn behind_a_gate<T: Send + 'static>(source: Source<T>) -> Vec<T> {
+    let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let out = source
+        .map_async(1, move |item| {
+            let _ = arrived_tx.send(());
+            let mut gate = gate_rx.clone();
+            async move {
+                let _ = gate.wait_for(|open| *open).await;
+                item
+            }
+        })
+        .run_with(Sink::collect());
+    timeout(WAIT, arrived.recv())
+        .await
+        .expect("the first element to reach the gate");
+    gate_tx.send(true).unwrap();
+    timeout(WAIT, out).await.expect("the gated stream to complete").unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn batch_aggregates_while_downstream_is_busy_up_to_its_limit() {
+    let batches = behind_a_gate(Source::from_iter(1..=10u32).batch(
+        3,
+        |n| vec![n],
+        |mut all, n| {
+            all.push(n);
+            all
+        },
+    ))
+    .await;
+    assert_eq!(batches[0], vec![1], "the first element went straight through");
+    assert_eq!(
+        batches[1],
+        vec![2, 3, 4],
+        "then three aggregated while the gate was shut"
+    );
+    assert!(batches.iter().all(|b| b.len() <= 3), "{batches:?}");
+    assert_eq!(
+        batches.concat(),
+        (1..=10).collect::<Vec<_>>(),
+        "nothing lost, order kept"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn batch_weighted_starts_a_new_batch_rather_than_go_over() {
+    let weights = [3u64, 4, 5, 9, 20, 1, 1];
+    let batches = behind_a_gate(Source::from_iter(weights).batch_weighted(
+        10,
+        |w| *w,
+        |w| vec![w],
+        |mut all, w| {
+            all.push(w);
+            all
+        },
+    ))
+    .await;
+    assert_eq!(batches[0], vec![3]);
+    assert_eq!(
+        batches[1],
+        vec![4, 5],
+        "9 would have made 18: it waits for the next batch"
+    );
+    for batch in &batches {
+        assert!(
+            batch.iter().sum::<u64>() <= 10 || batch.len() == 1,
+            "over the limit: {batches:?}"
+        );
+    }
+    assert_eq!(batches.concat(), weights.to_vec());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn conflate_never_backpressures_and_combines_what_waited() {
+    let sums = behind_a_gate(Source::from_iter(1..=10u64).conflate(|a, b| a + b)).await;
+    assert_eq!(
+        sums,
+        vec![1, 54],
+        "everything after the first was combined while the gate was shut"
+    );
+}
+
+#[tokio::test]
+async fn batch_passes_single_elements_when_downstream_keeps_up() {
+    let batches = collect(Source::from_iter(1..=4u32).batch(
+        10,
+        |n| vec![n],
+        |mut all, n| {
+            all.push(n);
+            all
+        },
+    ))
+    .await
+    .unwrap();
+    assert_eq!(batches.concat(), vec![1, 2, 3, 4]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_holds_each_element_for_its_own_delay() {
+    let start = Instant::now();
+    let times = Source::from_iter(0..5u32)
+        .delay(Duration::from_millis(100), 16)
+        .map(move |_| start.elapsed().as_millis())
+        .run_with(Sink::collect());
+    let times = timeout(Duration::from_secs(10), times)
+        .await
+        .expect("the delayed stream to complete")
+        .unwrap();
+    assert_eq!(times, vec![100; 5], "all arrived at once, so all leave at once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn delay_is_bounded_and_backpressures_when_full() {
+    let start = Instant::now();
+    let times = Source::from_iter(0..5u32)
+        .delay(Duration::from_millis(100), 2)
+        .map(move |_| start.elapsed().as_millis())
+        .run_with(Sink::collect());
+    let times = timeout(Duration::from_secs(10), times)
+        .await
+        .expect("the delayed stream to complete")
+        .unwrap();
+    // Two at a time: the third is only pulled when the first has left.
+    assert_eq!(times, vec![100, 100, 200, 200, 300]);
+}
