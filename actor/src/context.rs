@@ -72,6 +72,9 @@ struct Extra<M> {
     replay: VecDeque<M>,
     /// Actors this one watches, by uid.
     watching: HashMap<u64, AnyActorRef>,
+    /// Tasks awaiting remote watched actors' ends, by uid: aborted on
+    /// unwatch or stop, which lets the transport drop the watch.
+    remote_watches: HashMap<u64, tokio::task::AbortHandle>,
 }
 
 impl<A: Actor> Context<A> {
@@ -90,6 +93,7 @@ impl<A: Actor> Context<A> {
                 stash: VecDeque::new(),
                 replay: VecDeque::new(),
                 watching: HashMap::new(),
+                remote_watches: HashMap::new(),
             })
         })
     }
@@ -187,9 +191,10 @@ impl<A: Actor> Context<A> {
                 // after `unwatch` is filtered out on arrival.
                 let me = self.erased();
                 let terminated = target.terminated();
-                self.system().runtime().spawn(async move {
+                let task = self.system().runtime().spawn(async move {
                     let _ = me.send_system(SystemMsg::Terminated(terminated.await));
                 });
+                self.extra().remote_watches.insert(uid, task.abort_handle());
             }
         }
     }
@@ -324,19 +329,28 @@ impl<A: Actor> Context<A> {
 
     /// Forgets a watch; whether it was there.
     pub(crate) fn stop_watching(&mut self, uid: u64) -> bool {
-        self.extra.as_mut().is_some_and(|e| e.watching.remove(&uid).is_some())
+        self.extra.as_mut().is_some_and(|e| {
+            if let Some(task) = e.remote_watches.remove(&uid) {
+                task.abort();
+            }
+            e.watching.remove(&uid).is_some()
+        })
     }
 
     /// Everything the actor still holds when it stops: the messages it
     /// stashed or had unstashed, and the actors it watches.
     pub(crate) fn take_leftovers(&mut self) -> (Vec<A::Msg>, Vec<AnyActorRef>) {
-        match self.extra.take() {
-            Some(extra) => (
-                extra.replay.into_iter().chain(extra.stash).collect(),
-                extra.watching.into_values().collect(),
-            ),
-            None => (Vec::new(), Vec::new()),
+        let Some(extra) = self.extra.take() else {
+            return (Vec::new(), Vec::new());
+        };
+        // A stopped watcher no longer needs its remote watches.
+        for task in extra.remote_watches.values() {
+            task.abort();
         }
+        (
+            extra.replay.into_iter().chain(extra.stash).collect(),
+            extra.watching.into_values().collect(),
+        )
     }
 }
 

@@ -48,6 +48,8 @@ pub(crate) enum Kind {
     Spawn = 10,
     /// The answer to a `Spawn`: request id, status, text.
     Spawned = 11,
+    /// Stop telling us when `recipient` terminates.
+    Unwatch = 12,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             9 => Kind::Identity,
             10 => Kind::Spawn,
             11 => Kind::Spawned,
+            12 => Kind::Unwatch,
             _ => return None,
         })
     }

@@ -202,6 +202,7 @@ impl Inbound {
                 }
             }
             Kind::Watch => self.watch(recipient),
+            Kind::Unwatch => self.peer.unwatched_by_peer(recipient),
             Kind::Terminated => {
                 let reason = decode_reason(recipient, &body);
                 self.peer.terminated(recipient, reason);

@@ -48,10 +48,10 @@
 //!
 //! # Not built yet
 //!
-//! Still to come: unwatching a remote actor (a watch whose watcher stops
-//! first lingers until the remote actor ends or its node is gone), and
-//! remote spawn under a remote parent (spawned actors live under `/user`
-//! of the node that runs them).
+//! Still to come: remote deployment under a remote parent (actors started
+//! with [`RemoteNode::spawn_remote`] live under `/user` of the node that
+//! runs them, supervised by its guardian), and backpressure for remote
+//! tells (a full send queue makes dead letters, it does not wait).
 //!
 //! [`StopReason::Unreachable`]: compaktor_actor::StopReason::Unreachable
 //!

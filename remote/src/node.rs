@@ -133,6 +133,8 @@ pub struct PeerStatus {
     pub pending_system_messages: usize,
     /// Remote actors this node watches there.
     pub watches: usize,
+    /// Actors of this node the peer watches.
+    pub watched_by_peer: usize,
 }
 
 /// One node of a cluster: an [`ActorSystem`] whose refs reach actors on

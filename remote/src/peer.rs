@@ -265,6 +265,35 @@ impl Peer {
         rx
     }
 
+    /// A watcher of `recipient` gave up (unwatched or stopped): if no
+    /// watcher of it is left, the peer stops tracking it for us.
+    pub(crate) fn unwatch_if_unused(&self, recipient: &str) {
+        let unused = {
+            let mut control = lock(&self.control);
+            match control.watches.get_mut(recipient) {
+                Some(watchers) => {
+                    watchers.retain(|w| !w.is_closed());
+                    let unused = watchers.is_empty();
+                    if unused {
+                        control.watches.remove(recipient);
+                    }
+                    unused
+                }
+                None => false,
+            }
+        };
+        if unused {
+            self.send_system(Kind::Unwatch, recipient, None, "", &[]);
+        }
+    }
+
+    /// The peer no longer watches our actor at `path`.
+    pub(crate) fn unwatched_by_peer(&self, path: &str) {
+        if let Some(task) = lock(&self.control).watched.remove(path) {
+            task.abort();
+        }
+    }
+
     /// Sends a look-up or spawn request and returns where its answer arrives.
     pub(crate) fn request(
         &self,
@@ -482,6 +511,7 @@ impl Peer {
             phi: control.detector.phi(Instant::now()),
             pending_system_messages: control.outbox.pending(),
             watches: control.watches.len(),
+            watched_by_peer: control.watched.len(),
         }
     }
 
@@ -521,25 +551,32 @@ async fn drive(peer: Weak<Peer>, mut wanted: mpsc::Receiver<()>, mut link: watch
         let state = link.borrow_and_update().clone();
         match state.link {
             Link::Up(established) => {
+                redial = false;
                 let Some(p) = peer.upgrade() else { return };
                 let outcome = monitor(&p, &established, &mut link).await;
+                if matches!(outcome, Outcome::Closed) {
+                    return;
+                }
+                if matches!(outcome, Outcome::Unreachable) {
+                    established.connection.close(close::UNREACHABLE.into(), b"unreachable");
+                }
+                // Only the connection in use going down is news.
+                if !p.link.send_if_modified(|s| down_if(s, &established)) {
+                    continue;
+                }
                 match outcome {
-                    Outcome::Replaced => {}
-                    Outcome::Closed => return,
-                    Outcome::Lost { shutdown } => {
-                        p.link.send_if_modified(|s| down_if(s, &established, false));
-                        if shutdown {
-                            tracing::info!(peer = %p.addr, "peer shut down");
-                            p.gone(StopReason::ConnectionLost);
-                        } else {
-                            tracing::info!(peer = %p.addr, "connection lost");
-                            redial = p.has_pending();
-                        }
+                    Outcome::Lost { shutdown: true } => {
+                        tracing::info!(peer = %p.addr, "peer shut down");
+                        p.gone(StopReason::ConnectionLost);
                     }
-                    Outcome::Unreachable => {
+                    Outcome::Lost { shutdown: false } => {
+                        tracing::info!(peer = %p.addr, "connection lost");
+                        // Redial at once if anything waits on the peer: to
+                        // resend, or to learn that it is gone.
+                        redial = p.has_pending();
+                    }
+                    _ => {
                         tracing::warn!(peer = %p.addr, "no heartbeat from the peer: unreachable");
-                        established.connection.close(close::UNREACHABLE.into(), b"unreachable");
-                        p.link.send_if_modified(|s| down_if(s, &established, false));
                         p.gone(StopReason::Unreachable);
                     }
                 }
@@ -650,15 +687,12 @@ async fn monitor(peer: &Arc<Peer>, established: &Arc<Established>, link: &mut wa
 }
 
 /// Marks the link down if it is still `established`.
-fn down_if(state: &mut LinkState, established: &Arc<Established>, failed: bool) -> bool {
-    if state.up().is_some_and(|e| Arc::ptr_eq(e, established)) {
+fn down_if(state: &mut LinkState, established: &Arc<Established>) -> bool {
+    let current = state.up().is_some_and(|e| Arc::ptr_eq(e, established));
+    if current {
         state.link = Link::Down;
-        if failed {
-            state.failures += 1;
-        }
-        return true;
     }
-    false
+    current
 }
 
 /// Writes system messages, heartbeats and acknowledgements on the control

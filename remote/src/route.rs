@@ -75,11 +75,18 @@ impl<M: Send + 'static> RemoteRoute<M> for Route<M> {
             gone.store(true, Ordering::Release);
             return Box::pin(async move { Terminated::new(path, StopReason::Stopped) });
         };
-        let watch = peer.watch(&self.recipient);
+        let mut guard = Unwatch {
+            watch: Some(peer.watch(&self.recipient)),
+            peer,
+            recipient: Some(self.recipient.clone()),
+        };
         Box::pin(async move {
-            let terminated = watch
-                .await
-                .unwrap_or_else(|_| Terminated::new(path, StopReason::Stopped));
+            let answer = match guard.watch.as_mut() {
+                Some(watch) => watch.await.ok(),
+                None => None,
+            };
+            let terminated = answer.unwrap_or_else(|| Terminated::new(path, StopReason::Stopped));
+            guard.disarm();
             gone.store(true, Ordering::Release);
             terminated
         })
@@ -87,6 +94,31 @@ impl<M: Send + 'static> RemoteRoute<M> for Route<M> {
 
     fn is_terminated(&self) -> bool {
         self.gone.load(Ordering::Acquire)
+    }
+}
+
+/// Dropped with a `terminated` future that never resolved: the watcher
+/// gave up, so the peer may stop tracking the actor for us.
+struct Unwatch {
+    watch: Option<tokio::sync::oneshot::Receiver<Terminated>>,
+    peer: Arc<Peer>,
+    recipient: Option<String>,
+}
+
+impl Unwatch {
+    /// The watch ended with a `Terminated`: nothing to undo.
+    fn disarm(&mut self) {
+        self.recipient = None;
+    }
+}
+
+impl Drop for Unwatch {
+    fn drop(&mut self) {
+        // Closed first, so the peer sees this watcher gone.
+        drop(self.watch.take());
+        if let Some(recipient) = self.recipient.take() {
+            self.peer.unwatch_if_unused(&recipient);
+        }
     }
 }
 

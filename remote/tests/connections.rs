@@ -139,3 +139,61 @@ async fn malformed_and_unknown_frames_from_a_live_peer_are_dead_letters_and_noth
     server.shutdown().await;
     friend.shutdown().await;
 }
+
+/// Polls `cond` until it holds; for state that has no event to await.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    within(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+}
+
+/// Watches one actor from the moment it starts.
+struct Watcher(compaktor_actor::ActorRef<Ping>);
+
+impl Actor for Watcher {
+    type Msg = ();
+
+    async fn pre_start(&mut self, ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        ctx.watch(&self.0);
+        Ok(())
+    }
+
+    async fn handle(&mut self, _: (), _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_stops_first_releases_the_remote_watch_on_both_nodes() {
+    let ca = CertificateAuthority::generate("t").unwrap();
+    let a = node(&ca, "a").await;
+    let b = node(&ca, "b").await;
+    let echo = b.system().spawn("echo", Props::new(|| Echo)).unwrap();
+    let path = echo.path().to_string();
+    let remote = a.ref_to::<Ping>(&path).unwrap();
+    let watcher = a
+        .system()
+        .spawn("watcher", Props::new(move || Watcher(remote.clone())))
+        .unwrap();
+    eventually("the watcher to start watching", || {
+        a.peers().first().is_some_and(|p| p.watches == 1)
+    })
+    .await;
+    // A look-up travels on the same stream as the watch, after it.
+    within("a look-up", a.lookup::<Ping>(&path)).await.unwrap();
+    assert_eq!(b.peers()[0].watched_by_peer, 1, "{:?}", b.peers());
+
+    watcher.stop();
+    within("the watcher to stop", watcher.terminated()).await;
+    eventually("the watch to be dropped on the watching node", || {
+        a.peers()[0].watches == 0
+    })
+    .await;
+    within("a look-up", a.lookup::<Ping>(&path)).await.unwrap();
+    assert_eq!(b.peers()[0].watched_by_peer, 0, "{:?}", b.peers());
+    a.shutdown().await;
+    b.shutdown().await;
+}
