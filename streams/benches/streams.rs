@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use compaktor_streams::{GraphBuilder, Sink, Source};
+use compaktor_streams::{Flow, GraphBuilder, Segment, Sink, Source};
 use futures::StreamExt;
 
 const N: u64 = 10_000_000;
@@ -39,6 +39,17 @@ fn main() {
         })
         .await;
         report("fused", N, fused, "futures::stream", floor);
+        // The same chain inside an editable slot: what being editable costs per element.
+        let editable = best(|| async {
+            let chain = Segment::new("chain", || Flow::new().map(|n: u64| n * 3).filter(|n| n % 2 == 0));
+            Source::from_iter(0..N)
+                .editable("slot", [chain])
+                .run_with(Sink::fold(0u64, |a, n| a.wrapping_add(n)))
+                .await
+                .expect("the stream to complete")
+        })
+        .await;
+        report("fused, in an editable slot", N, editable, "fused", fused);
 
         let floor = best(|| async {
             let (tx1, mut rx1) = tokio::sync::mpsc::channel::<u64>(BUFFER);

@@ -27,8 +27,9 @@ pub(crate) fn split<T: Send + 'static>(
     materializer: &mut Materializer,
 ) -> BoxUpstream<T> {
     let cell = materializer.cell("async_boundary");
+    let pressure = Arc::clone(&cell);
     let (shared, receiver) = handoff::channel(capacity, ReceiverStats::Stage(cell));
-    let mut sender = Sender::new(shared, upstream, capacity, None);
+    let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(pressure);
     materializer.spawn(async move {
         let _ = poll_fn(|cx| sender.poll_run(cx)).await;
     });
@@ -48,9 +49,10 @@ pub(crate) fn deferred<T: Send + 'static>(
 ) {
     let cell = materializer.cell("feedback");
     let id = materializer.last_id();
+    let pressure = Arc::clone(&cell);
     let (shared, receiver) = handoff::channel(capacity, ReceiverStats::Stage(cell));
     let attach = move |upstream: BoxUpstream<T>, m: &mut Materializer| {
-        let mut sender = Sender::new(shared, upstream, capacity, None);
+        let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(pressure);
         m.spawn(async move {
             let _ = poll_fn(|cx| sender.poll_run(cx)).await;
         });
@@ -66,6 +68,8 @@ pub(crate) struct Sender<T> {
     /// Counts what is handed over, when the sender is a stage of its own
     /// (a merge hub's producer).
     cell: Option<Arc<StageCell>>,
+    /// Where the time spent without demand is stamped (the boundary's cell).
+    pressure: Option<Arc<StageCell>>,
     ended: bool,
 }
 
@@ -81,8 +85,15 @@ impl<T> Sender<T> {
             upstream,
             batch: Vec::with_capacity(capacity.max(1)),
             cell,
+            pressure: None,
             ended: false,
         }
+    }
+
+    /// Stamps the spells without downstream demand on `cell`.
+    pub(crate) fn with_backpressure(mut self, cell: Arc<StageCell>) -> Self {
+        self.pressure = Some(cell);
+        self
     }
 
     /// Runs until upstream ends (`Some` of how) or downstream cancels (`None`).
@@ -100,6 +111,13 @@ impl<T> Sender<T> {
                 }
                 allowed
             };
+            if let Some(cell) = &self.pressure {
+                if allowed == 0 {
+                    cell.backpressure_on();
+                } else {
+                    cell.backpressure_off();
+                }
+            }
             if allowed == 0 {
                 // No demand: let stages that work ahead (buffers, map_async) progress.
                 self.upstream.poll_pump(cx);

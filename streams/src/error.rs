@@ -127,6 +127,103 @@ pub enum GraphError {
     ForeignPort,
 }
 
+/// Why a [`GraphManager`](crate::GraphManager) could not add, start,
+/// describe or remove a graph.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    /// A graph of this name is already managed. Pick another name, or
+    /// [`remove`](crate::GraphManager::remove) the old graph first.
+    #[error("a graph named {name} is already managed")]
+    DuplicateGraph {
+        /// The name used twice.
+        name: String,
+    },
+    /// No graph of this name is managed (it was never added, or was removed).
+    #[error("no graph named {name} is managed")]
+    UnknownGraph {
+        /// The name asked for.
+        name: String,
+    },
+    /// [`start`](crate::GraphManager::start) was called on a graph that
+    /// already runs; a graph starts once.
+    #[error("graph {name} has already started")]
+    AlreadyStarted {
+        /// The graph's name.
+        name: String,
+    },
+}
+
+/// Why a [`GraphManager`](crate::GraphManager) could not edit a graph.
+/// A refused edit changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EditError {
+    /// No graph of this name is managed.
+    #[error("no graph named {graph} is managed")]
+    UnknownGraph {
+        /// The name asked for.
+        graph: String,
+    },
+    /// The graph has no editable slot of this name: only slots made with
+    /// [`editable`](crate::Flow::editable) can be edited.
+    #[error("graph {graph} has no editable slot named {slot}")]
+    UnknownSlot {
+        /// The graph's name.
+        graph: String,
+        /// The slot asked for.
+        slot: String,
+    },
+    /// The slot has no segment of this name.
+    #[error("slot {slot} has no segment named {segment}")]
+    UnknownSegment {
+        /// The slot's name.
+        slot: String,
+        /// The segment asked for.
+        segment: String,
+    },
+    /// The slot already has a segment of this name; names identify segments.
+    #[error("slot {slot} already has a segment named {segment}")]
+    DuplicateSegment {
+        /// The slot's name.
+        slot: String,
+        /// The name used twice.
+        segment: String,
+    },
+    /// An insertion point past the end of the slot's chain.
+    #[error("slot {slot} has {len} segments: cannot insert at {index}")]
+    IndexOutOfRange {
+        /// The slot's name.
+        slot: String,
+        /// The position asked for.
+        index: usize,
+        /// How many segments the slot has.
+        len: usize,
+    },
+    /// The graph has no [`Tunable`](crate::Tunable) parameter of this name.
+    #[error("graph {graph} has no parameter named {name}")]
+    UnknownParameter {
+        /// The graph's name.
+        graph: String,
+        /// The parameter asked for.
+        name: String,
+    },
+    /// The slot's elements or the parameter's value are not of the type
+    /// given; use the type the slot or [`Tunable`](crate::Tunable) was made with.
+    #[error("{name} holds another type than the one given")]
+    WrongType {
+        /// The slot's or parameter's name.
+        name: String,
+    },
+    /// The slot has stopped (its stream completed, failed or was
+    /// cancelled): there is nothing left to edit.
+    #[error("slot {slot} has stopped")]
+    Finished {
+        /// The slot's name.
+        slot: String,
+    },
+}
+
 impl StreamError {
     /// A [`Stage`](StreamError::Stage) error from user code's error value.
     pub fn stage(stage: &'static str, cause: impl Into<Box<dyn Error + Send + Sync>>) -> Self {

@@ -250,6 +250,11 @@ impl<T: Send + 'static> Driver<T> {
         let mut pulled = 0u64;
         let mut allowed = self.router.allowance().min(self.capacity);
         self.cell.set_demand(allowed);
+        if allowed == 0 {
+            self.cell.backpressure_on();
+        } else {
+            self.cell.backpressure_off();
+        }
         while allowed > 0 {
             match upstream.poll_next(cx) {
                 Poll::Ready(Some(Ok(element))) => {

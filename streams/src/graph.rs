@@ -8,9 +8,11 @@ use std::task::{Context, Poll};
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
+use crate::editable::SlotHandle;
 use crate::error::StreamError;
 use crate::shape::GraphShape;
 use crate::stats::{Input, Registered, StageCell, StreamMonitor};
+use crate::tunable::TunableHandle;
 
 /// Collects what a blueprint needs while it is being materialised: the
 /// tasks to spawn (one per island) and the statistics cells, each with
@@ -22,16 +24,55 @@ pub(crate) struct Materializer {
     feed: Input,
     /// The graph DSL node being materialised.
     node: Option<Arc<str>>,
+    controls: Controls,
+}
+
+/// What a [`GraphManager`](crate::GraphManager) can change in a
+/// materialised graph: its editable slots and tunable parameters.
+#[derive(Default)]
+pub(crate) struct Controls {
+    pub(crate) slots: Vec<Arc<dyn SlotHandle>>,
+    pub(crate) tunables: Vec<Arc<dyn TunableHandle>>,
+}
+
+/// A materialised graph whose islands have not been spawned yet.
+pub(crate) struct Prepared<Mat> {
+    pub(crate) mat: Mat,
+    pub(crate) monitor: StreamMonitor,
+    pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
+    pub(crate) controls: Controls,
 }
 
 impl Materializer {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Materializer {
             tasks: Vec::new(),
             stages: Vec::new(),
             feed: Input::Nothing,
             node: None,
+            controls: Controls::default(),
         }
+    }
+
+    /// The islands to spawn and the statistics cells, for a chain built
+    /// apart from a graph (an editable slot's).
+    pub(crate) fn into_parts(self) -> (Vec<BoxFuture<'static, ()>>, Vec<Registered>) {
+        (self.tasks, self.stages)
+    }
+
+    /// The graph DSL node the stages registered now belong to.
+    pub(crate) fn node(&self) -> Option<Arc<str>> {
+        self.node.clone()
+    }
+
+    /// Makes an editable slot reachable by name.
+    pub(crate) fn register_slot(&mut self, slot: Arc<dyn SlotHandle>) {
+        self.controls.slots.push(slot);
+    }
+
+    /// Makes a tunable parameter reachable by name.
+    pub(crate) fn register_tunable(&mut self, tunable: Arc<dyn TunableHandle>) {
+        self.controls.tunables.push(tunable);
     }
 
     fn register(&mut self, cell: &Arc<StageCell>, input: Input) -> usize {
@@ -168,12 +209,24 @@ impl<Mat> RunnableGraph<Mat> {
     /// # Panics
     /// Outside a tokio runtime, like `tokio::spawn`.
     pub fn run_monitored(self) -> (Mat, StreamMonitor) {
-        let mut materializer = Materializer::new();
-        let mat = (self.build)(&mut materializer);
-        for island in materializer.tasks {
+        let prepared = self.prepare();
+        for island in prepared.tasks {
             tokio::spawn(island);
         }
-        (mat, StreamMonitor::new(materializer.stages, self.shape))
+        (prepared.mat, prepared.monitor)
+    }
+
+    /// Materialises the graph without starting it: its islands are
+    /// returned, to spawn later.
+    pub(crate) fn prepare(self) -> Prepared<Mat> {
+        let mut materializer = Materializer::new();
+        let mat = (self.build)(&mut materializer);
+        Prepared {
+            mat,
+            monitor: StreamMonitor::new(materializer.stages, self.shape),
+            tasks: materializer.tasks,
+            controls: materializer.controls,
+        }
     }
 
     /// Transforms the materialised value.

@@ -46,7 +46,8 @@
 //! - **Panics** in user code end the stream: materialised futures report
 //!   [`StreamError::AbruptTermination`] rather than hanging.
 //! - **Statistics**: every stage counts elements in and out, demand, buffer
-//!   fill and errors; [`RunnableGraph::run_monitored`] gives a
+//!   fill and errors, and reports its rate and the time it spent
+//!   backpressured; [`RunnableGraph::run_monitored`] gives a
 //!   [`StreamMonitor`] whose snapshots serialise with serde.
 //! - The [`protocol`] module has the Reactive Streams traits, for plugging
 //!   in your own publishers and subscribers, and the demand accounting.
@@ -88,6 +89,43 @@
 //! # }
 //! ```
 //!
+//! # Managing and editing running graphs
+//!
+//! A [`GraphManager`] keeps graphs by name, started or not, and
+//! [describes](GraphManager::describe) one on demand: nodes, edges and each
+//! node's live statistics, as a serialisable [`GraphDescription`] that
+//! renders as JSON or Graphviz DOT. It edits what a graph declares
+//! editable, while it runs, without losing or duplicating an element: a
+//! [`Tunable`] parameter ([`filter_tunable`](Source::filter_tunable),
+//! [`throttle_tunable`](Source::throttle_tunable)) changes between two
+//! elements; an [`editable`](Source::editable) slot's chain of
+//! [`Segment`]s takes insertions, removals and replacements, applied once
+//! the running chain has drained.
+//!
+//! ```
+//! use compaktor_streams::{Flow, GraphManager, Keep, Segment, Sink, Source};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = GraphManager::new();
+//! let (sender, all) = manager.run(
+//!     "numbers",
+//!     Source::<u32>::channel(8)
+//!         .editable("slot", [Segment::new("double", || Flow::new().map(|n: u32| n * 2))])
+//!         .to_mat(Sink::collect(), Keep::both),
+//! )?;
+//! sender.send(1).await?;
+//! manager.remove_segment("numbers", "slot", "double")?; // from the next element on
+//! sender.send(5).await?;
+//! println!("{}", manager.describe("numbers")?.to_dot());
+//! drop(sender);
+//! let all = all.await?;
+//! assert_eq!(all.len(), 2); // 1 was doubled or not, 5 was not: none lost
+//! assert_eq!(all[1], 5);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Choices, where Akka users might expect otherwise
 //!
 //! - **Blueprints are used once.** Running consumes a `Source`, `Flow` or
@@ -107,10 +145,13 @@
 //!
 //! # Not built yet
 //!
-//! The graph manager (running graphs by name, described as JSON and DOT
-//! with live statistics) and live edits of a running graph; per-stage
-//! supervision (resume, restart); the actor ask stage and an actor as a
-//! backpressured source; stages on the blocking pool; stages across nodes.
+//! Per-stage supervision (resume, restart); the actor ask stage and an
+//! actor as a backpressured source; stages on the blocking pool; stages
+//! across nodes. Live edits reach only what a graph declares editable
+//! (slots and tunable parameters): an arbitrary edge or a stage's
+//! parameters cannot be changed unless the blueprint made room for it, and
+//! a slot's segments restart their state at each edit. Only async
+//! boundaries and fan-out junctions measure time spent backpressured.
 //!
 //! # Map
 //!
@@ -123,9 +164,11 @@
 //! | write an operator | [`Stage`], [`Outlet`] |
 //! | plug in a producer or consumer | [`protocol`], [`StreamPublisher`] |
 //! | watch it | [`StreamMonitor`], [`GraphStats`], [`StageStats`], [`GraphShape`] |
+//! | manage, describe and edit it | [`GraphManager`], [`GraphDescription`], [`Segment`], [`Tunable`], [`ThrottleRate`], [`EditError`], [`ManagerError`] |
 
 mod boundary;
 mod builder;
+mod editable;
 mod error;
 mod fan_in;
 mod fan_out;
@@ -134,6 +177,7 @@ mod graph;
 mod handoff;
 mod hub;
 mod kill_switch;
+mod manager;
 mod ops;
 pub mod protocol;
 mod publisher;
@@ -142,13 +186,19 @@ mod sink;
 mod source;
 mod stage;
 mod stats;
+mod tunable;
 
 pub use builder::{FanInPorts, FanOutPorts, GraphBuilder, InPort, MatKey, Materialized, OutPort, ZipPorts};
-pub use error::{GraphError, StreamError};
+pub use editable::Segment;
+pub use error::{EditError, GraphError, ManagerError, StreamError};
 pub use flow::Flow;
 pub use graph::{Completion, Keep, RunnableGraph};
 pub use hub::{BroadcastHub, MergeHub};
 pub use kill_switch::KillSwitch;
+pub use manager::{
+    GraphDescription, GraphManager, GraphStatus, NodeDescription, NodeStats, ParameterDescription, SegmentDescription,
+    SlotDescription,
+};
 pub use ops::OverflowStrategy;
 pub use publisher::StreamPublisher;
 pub use shape::{EdgeShape, GraphShape, NodeKind, NodeShape};
@@ -156,3 +206,4 @@ pub use sink::Sink;
 pub use source::Source;
 pub use stage::{Outlet, Stage};
 pub use stats::{GraphStats, StageState, StageStats, StreamMonitor};
+pub use tunable::{ThrottleRate, Tunable};

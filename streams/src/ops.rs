@@ -10,7 +10,9 @@ mod delay;
 mod map_async;
 mod throttle;
 
-pub(crate) use basic::{Filter, FilterMap, Fold, Grouped, Map, Recover, Scan, Skip, Take, TakeWhile, TryMap};
+pub(crate) use basic::{
+    Filter, FilterMap, FilterTuned, Fold, Grouped, Map, Recover, Scan, Skip, Take, TakeWhile, TryMap,
+};
 pub(crate) use batch::Batch;
 pub(crate) use buffer::Buffer;
 pub use buffer::OverflowStrategy;
@@ -41,6 +43,26 @@ macro_rules! operators {
         /// Passes on the elements for which `predicate` is true.
         pub fn filter(self, predicate: impl FnMut(&$T) -> bool + Send + 'static) -> $ret!($T) {
             self.via_stage($crate::ops::Filter::new(predicate))
+        }
+
+        /// Like [`filter`](Self::filter), with a predicate that also reads
+        /// `parameter`, which can change while the stream runs (between two
+        /// elements). The parameter is reachable by its name through a
+        /// [`GraphManager`](crate::GraphManager).
+        pub fn filter_tunable<P>(
+            self,
+            parameter: $crate::Tunable<P>,
+            predicate: impl FnMut(&P, &$T) -> bool + Send + 'static,
+        ) -> $ret!($T)
+        where
+            P: Clone + std::fmt::Debug + Send + 'static,
+        {
+            self.via_upstream(move |upstream, m| {
+                m.register_tunable(parameter.handle());
+                let stage = $crate::ops::FilterTuned::new(parameter.reader(), predicate);
+                let cell = m.cell("filter");
+                Box::new($crate::stage::StageLink::new(stage, upstream, cell)) as $crate::stage::BoxUpstream<$T>
+            })
         }
 
         /// Transforms each element and passes on the `Some`s.
@@ -122,6 +144,35 @@ macro_rules! operators {
         /// `elements` and `burst` below 1 count as 1; a zero `per` throttles nothing.
         pub fn throttle(self, elements: u32, per: std::time::Duration, burst: u32) -> $ret!($T) {
             self.via_stage($crate::ops::Throttle::new(elements, per, burst))
+        }
+
+        /// [`throttle`](Self::throttle) at a rate that can change while the
+        /// stream runs: a new rate applies from the next element (an element
+        /// already waiting is offered again at once), keeping the tokens
+        /// saved so far up to the new burst. The rate is reachable by its
+        /// name through a [`GraphManager`](crate::GraphManager).
+        pub fn throttle_tunable(self, rate: $crate::Tunable<$crate::ThrottleRate>) -> $ret!($T) {
+            self.via_upstream(move |upstream, m| {
+                m.register_tunable(rate.handle());
+                let stage = $crate::ops::Throttle::tuned(rate.reader());
+                let cell = m.cell("throttle");
+                Box::new($crate::stage::StageLink::new(stage, upstream, cell)) as $crate::stage::BoxUpstream<$T>
+            })
+        }
+
+        /// A point where stages can be inserted, removed or replaced while
+        /// the stream runs, through a [`GraphManager`](crate::GraphManager),
+        /// without losing or duplicating an element; it starts with
+        /// `segments`, in order. See [`Segment`](crate::Segment) for how an
+        /// edit is made and what it costs.
+        pub fn editable(
+            self,
+            name: impl Into<String>,
+            segments: impl IntoIterator<Item = $crate::Segment<$T>>,
+        ) -> $ret!($T) {
+            let name = name.into();
+            let segments: Vec<$crate::Segment<$T>> = segments.into_iter().collect();
+            self.via_upstream(move |upstream, m| $crate::editable::slot(name, segments, upstream, m))
         }
 
         /// On an upstream failure, passes on what `f` makes of the error

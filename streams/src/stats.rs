@@ -13,9 +13,11 @@
 //! several upstreams, count what they take themselves.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use crate::error::StreamError;
 use crate::shape::GraphShape;
@@ -67,6 +69,17 @@ pub struct StageStats {
     pub errors: u64,
     /// Running, or how it ended.
     pub state: StageState,
+    /// Elements passed on per second, over the time since the previous
+    /// snapshot taken through the same monitor (or a clone of it); `None`
+    /// in the first snapshot.
+    #[serde(default)]
+    pub rate: Option<u64>,
+    /// How long the stage has had elements to hand on but no downstream
+    /// demand. Measured by the stages that hand elements to another task
+    /// (an async boundary: its upstream island waited on a full buffer; a
+    /// fan-out junction: it waited for its outlets); zero for fused stages.
+    #[serde(default)]
+    pub backpressured: Duration,
 }
 
 /// A snapshot of every stage of one running graph, source first.
@@ -117,6 +130,15 @@ impl GraphStats {
 pub struct StreamMonitor {
     stages: Arc<[Registered]>,
     shape: Option<Arc<GraphShape>>,
+    /// The previous snapshot's time, outputs and rates, for the rates of the next.
+    previous: Arc<Mutex<Option<Previous>>>,
+}
+
+#[derive(Debug)]
+struct Previous {
+    at: Instant,
+    out: Vec<u64>,
+    rates: Vec<Option<u64>>,
 }
 
 impl StreamMonitor {
@@ -124,7 +146,13 @@ impl StreamMonitor {
         StreamMonitor {
             stages: stages.into(),
             shape,
+            previous: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Where each stage takes its input from, by stage id.
+    pub(crate) fn inputs(&self) -> impl Iterator<Item = Input> + '_ {
+        self.stages.iter().map(|s| s.input)
     }
 
     /// A snapshot of every stage now.
@@ -145,7 +173,31 @@ impl StreamMonitor {
                 stage.cell.snapshot(id, stage.node.as_deref(), elements_in)
             })
             .collect();
-        GraphStats { stages }
+        let mut stats = GraphStats { stages };
+        self.add_rates(&mut stats);
+        stats
+    }
+
+    fn add_rates(&self, stats: &mut GraphStats) {
+        let now = Instant::now();
+        let out: Vec<u64> = stats.stages.iter().map(|s| s.elements_out).collect();
+        let mut previous = self.previous.lock().unwrap_or_else(PoisonError::into_inner);
+        let rates = match previous.as_ref() {
+            // Two snapshots at one instant (a paused clock): keep the last rates.
+            Some(last) if now <= last.at => last.rates.clone(),
+            Some(last) => {
+                let seconds = (now - last.at).as_secs_f64();
+                out.iter()
+                    .zip(&last.out)
+                    .map(|(&now, &then)| Some((now.saturating_sub(then) as f64 / seconds).round() as u64))
+                    .collect()
+            }
+            None => vec![None; out.len()],
+        };
+        for (stage, &rate) in stats.stages.iter_mut().zip(&rates) {
+            stage.rate = rate;
+        }
+        *previous = Some(Previous { at: now, out, rates });
     }
 
     /// The nodes and edges of a graph built with
@@ -193,6 +245,13 @@ pub(crate) struct StageCell {
     buffered: AtomicU64,
     errors: AtomicU64,
     state: AtomicU8,
+    /// When the cell was made: backpressure stamps are nanoseconds since.
+    epoch: Instant,
+    /// Since when the stage is backpressured (nanoseconds since `epoch`, plus
+    /// one), or 0 when it is not.
+    pressed_since: AtomicU64,
+    /// Nanoseconds backpressured before `pressed_since`.
+    pressed: AtomicU64,
 }
 
 // Single writer: load + store is enough and avoids a locked instruction per element.
@@ -216,7 +275,44 @@ impl StageCell {
             buffered: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             state: AtomicU8::new(RUNNING),
+            epoch: Instant::now(),
+            pressed_since: AtomicU64::new(0),
+            pressed: AtomicU64::new(0),
         })
+    }
+
+    fn nanos(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Downstream demand ran out while the stage has elements to hand on.
+    /// Call on transitions: only the first call of a spell reads the clock.
+    pub(crate) fn backpressure_on(&self) {
+        if self.pressed_since.load(Ordering::Relaxed) == 0 {
+            let since = self.nanos(Instant::now()).saturating_add(1);
+            self.pressed_since.store(since, Ordering::Relaxed);
+        }
+    }
+
+    /// Downstream demand is back; ends a spell begun by [`backpressure_on`](StageCell::backpressure_on).
+    pub(crate) fn backpressure_off(&self) {
+        let since = self.pressed_since.load(Ordering::Relaxed);
+        if since != 0 {
+            let spell = self.nanos(Instant::now()).saturating_sub(since - 1);
+            let total = self.pressed.load(Ordering::Relaxed).saturating_add(spell);
+            self.pressed.store(total, Ordering::Relaxed);
+            self.pressed_since.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn backpressured(&self) -> Duration {
+        let mut total = self.pressed.load(Ordering::Relaxed);
+        let since = self.pressed_since.load(Ordering::Relaxed);
+        // A spell open when the stage ended stopped counting then.
+        if since != 0 && !self.is_finished() {
+            total = total.saturating_add(self.nanos(Instant::now()).saturating_sub(since - 1));
+        }
+        Duration::from_nanos(total)
     }
 
     pub(crate) fn add_out(&self) {
@@ -297,6 +393,11 @@ impl StageCell {
         self.demand.store(0, Ordering::Relaxed);
     }
 
+    /// Whether the stage has ended.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != RUNNING
+    }
+
     fn snapshot(&self, id: usize, node: Option<&str>, elements_in: u64) -> StageStats {
         let state = match self.state.load(Ordering::Relaxed) {
             RUNNING => StageState::Running,
@@ -314,6 +415,8 @@ impl StageCell {
             buffered: self.buffered.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             state,
+            rate: None,
+            backpressured: self.backpressured(),
         }
     }
 }

@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use compaktor_actor::{Actor, ActorError, ActorRef, Context, MailboxConfig, OverflowPolicy, Props};
 use compaktor_remote::{NodeIdentity, RemoteConfig, RemoteNode};
 
-use crate::{floor, status_kb, Done, Payload, Ping, ENV_CA, ENV_CERT, ENV_KEY};
+use crate::memory::{reset_peak, status_kb};
+use crate::{floor, Done, Payload, Ping, ENV_CA, ENV_CERT, ENV_KEY};
 
 pub(crate) fn run() {
     let rt = crate::runtime();
@@ -112,7 +113,7 @@ fn command(node: &RemoteNode, sinks: &mut HashMap<String, Arc<SinkStats>>, line:
         }
         ["dead"] => format!("dead {}", node.system().dead_letter_stats().total),
         ["reset-peak"] => {
-            crate::reset_peak();
+            reset_peak();
             format!("ok {}", status_kb("VmRSS"))
         }
         _ => panic!("unknown command {line:?}"),

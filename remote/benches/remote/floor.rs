@@ -21,6 +21,7 @@ use compaktor_remote::{NodeIdentity, SERVER_NAME};
 const BATCH: usize = 1024;
 
 /// Node A's side: a client endpoint and its connection to B's floor endpoint.
+#[derive(Clone)]
 pub(crate) struct Raw {
     connection: quinn::Connection,
     _endpoint: quinn::Endpoint,
@@ -28,8 +29,7 @@ pub(crate) struct Raw {
 
 /// Node B's side: serves the floor endpoint; returns its address.
 pub(crate) fn serve(identity: &NodeIdentity) -> SocketAddr {
-    let mut config = identity.server_config().expect("a server config");
-    config.transport_config(transport());
+    let config = identity.server_config().expect("a server config");
     let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0))).expect("a floor endpoint");
     let addr = endpoint.local_addr().expect("its address");
     tokio::spawn(async move {
@@ -133,9 +133,7 @@ impl Raw {
     /// Node A dials B's floor endpoint with A's identity.
     pub(crate) async fn connect(identity: &NodeIdentity, addr: SocketAddr) -> Raw {
         let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0))).expect("a client endpoint");
-        let mut cc = identity.client_config().expect("a client config");
-        cc.transport_config(transport());
-        endpoint.set_default_client_config(cc);
+        endpoint.set_default_client_config(identity.client_config().expect("a client config"));
         let connection = endpoint
             .connect(addr, SERVER_NAME)
             .expect("a dial")
@@ -147,11 +145,19 @@ impl Raw {
         }
     }
 
+    /// [`stream`](Self::stream) on a runtime worker, where the node's tasks run too.
+    pub(crate) async fn stream_on_worker(&self, len: usize, n: u64, coalesce: bool) -> f64 {
+        let raw = self.clone();
+        tokio::spawn(async move { raw.stream(len, n, coalesce).await })
+            .await
+            .expect("the raw sender")
+    }
+
     /// Sends `n` frames of `len` bytes on one stream, `BATCH` frames per
     /// write; frames per second until B has counted them all. `coalesce`
     /// copies each batch into one buffer; otherwise each frame is a buffer
     /// of its own, as the node writes them today.
-    pub(crate) async fn stream(&self, len: usize, n: u64, coalesce: bool) -> f64 {
+    async fn stream(&self, len: usize, n: u64, coalesce: bool) -> f64 {
         let (mut send, mut recv) = self.connection.open_bi().await.expect("a stream");
         let mut head = vec![b'T'];
         head.extend_from_slice(&n.to_le_bytes());
@@ -182,14 +188,6 @@ impl Raw {
         recv.read_exact(&mut count).await.expect("B's count");
         let rate = n as f64 / start.elapsed().as_secs_f64();
         assert_eq!(u64::from_le_bytes(count), n);
-        if std::env::var("DBG").is_ok() {
-            eprintln!(
-                "{n} frames coalesce {coalesce}: {rate:.0}/s mtu {} lost {} dgrams {}",
-                self.connection.stats().path.current_mtu,
-                self.connection.stats().path.lost_packets,
-                self.connection.stats().udp_tx.datagrams
-            );
-        }
         let _ = send.finish();
         rate
     }
@@ -215,16 +213,4 @@ impl Raw {
         let _ = send.finish();
         samples
     }
-}
-
-fn transport() -> std::sync::Arc<quinn::TransportConfig> {
-    let mut t = quinn::TransportConfig::default();
-    if let Ok(mtu) = std::env::var("MTU") {
-        let mtu: u16 = mtu.parse().unwrap();
-        t.initial_mtu(mtu);
-        let mut d = quinn::MtuDiscoveryConfig::default();
-        d.upper_bound(mtu);
-        t.mtu_discovery_config(Some(d));
-    }
-    std::sync::Arc::new(t)
 }

@@ -4,6 +4,7 @@ use std::mem;
 
 use crate::error::StreamError;
 use crate::stage::{Outlet, Stage};
+use crate::tunable::Tuned;
 
 macro_rules! stage_types {
     ($In:ty, $Out:ty, $name:literal) => {
@@ -84,6 +85,37 @@ impl<T: Send + 'static, F: FnMut(&T) -> bool + Send + 'static> Stage for Filter<
     stage_types!(T, T, "filter");
     fn on_push(&mut self, element: T, out: &mut Outlet<T>) {
         if (self.pred)(&element) {
+            out.push(element);
+        }
+    }
+}
+
+/// `filter` whose predicate also reads a [`Tunable`](crate::Tunable).
+pub(crate) struct FilterTuned<T, P, F> {
+    pred: F,
+    parameter: Tuned<P>,
+    _in: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, P, F> FilterTuned<T, P, F> {
+    pub(crate) fn new(parameter: Tuned<P>, pred: F) -> Self {
+        FilterTuned {
+            pred,
+            parameter,
+            _in: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T, P, F> Stage for FilterTuned<T, P, F>
+where
+    T: Send + 'static,
+    P: Clone + Send + 'static,
+    F: FnMut(&P, &T) -> bool + Send + 'static,
+{
+    stage_types!(T, T, "filter");
+    fn on_push(&mut self, element: T, out: &mut Outlet<T>) {
+        if (self.pred)(self.parameter.current(), &element) {
             out.push(element);
         }
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use crate::stage::{Outlet, Stage};
+use crate::tunable::{ThrottleRate, Tuned};
 
 /// A token bucket with time as an input: one token every `interval`, at
 /// most `capacity` saved up, full at the start (Akka's shaping throttle).
@@ -74,6 +75,8 @@ pub(crate) struct Throttle<T> {
     pending: Option<T>,
     sleep: Option<Pin<Box<Sleep>>>,
     upstream_done: bool,
+    /// Where the rate comes from, when it can change while running.
+    tuning: Option<Tuned<ThrottleRate>>,
 }
 
 impl<T> Throttle<T> {
@@ -86,7 +89,41 @@ impl<T> Throttle<T> {
             pending: None,
             sleep: None,
             upstream_done: false,
+            tuning: None,
         }
+    }
+
+    /// A throttle whose rate follows `tuning`.
+    pub(crate) fn tuned(mut tuning: Tuned<ThrottleRate>) -> Self {
+        let rate = *tuning.current();
+        let mut throttle = Throttle::new(rate.elements, rate.per, rate.burst);
+        throttle.tuning = Some(tuning);
+        throttle
+    }
+
+    /// Takes a new rate, if one was set: the bucket keeps the tokens it
+    /// has (up to the new burst) and its clock, and a waiting element is
+    /// offered again at once. `true` if the rate changed.
+    fn retune(&mut self) -> bool {
+        let Some(tuning) = self.tuning.as_mut() else {
+            return false;
+        };
+        if !tuning.refresh() {
+            return false;
+        }
+        let rate = *tuning.current();
+        self.elements = rate.elements.max(1);
+        self.per = rate.per;
+        self.burst = rate.burst;
+        if let Some(old) = self.bucket.take() {
+            let mut bucket = TokenBucket::new(old.last, self.burst.into(), self.per / self.elements);
+            bucket.tokens = old.tokens.min(bucket.capacity);
+            self.bucket = Some(bucket);
+        }
+        if let Some(sleep) = self.sleep.as_mut() {
+            sleep.as_mut().reset(Instant::now());
+        }
+        true
     }
 
     fn bucket(&mut self, now: Instant) -> &mut TokenBucket {
@@ -109,6 +146,7 @@ impl<T: Send + 'static> Stage for Throttle<T> {
     }
 
     fn on_push(&mut self, element: T, out: &mut Outlet<T>) {
+        self.retune();
         let now = Instant::now();
         match self.bucket(now).offer(now) {
             None => out.push(element),
@@ -127,6 +165,13 @@ impl<T: Send + 'static> Stage for Throttle<T> {
     }
 
     fn on_poll(&mut self, cx: &mut Context<'_>, out: &mut Outlet<T>) {
+        if self.sleep.is_some() {
+            if let Some(tuning) = &self.tuning {
+                // A new rate should not wait for the end of the old wait.
+                tuning.wake_on_change(cx.waker());
+            }
+            self.retune();
+        }
         let Some(sleep) = self.sleep.as_mut() else { return };
         if sleep.as_mut().poll(cx).is_pending() {
             return;

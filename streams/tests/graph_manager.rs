@@ -1,0 +1,211 @@
+//! The graph manager: graphs kept by name, described with live statistics
+//! as JSON and DOT, listed and removed; and the statistics it shows.
+
+use std::time::Duration;
+
+use compaktor_streams::{
+    Completion, Flow, GraphBuilder, GraphDescription, GraphManager, GraphStatus, Keep, ManagerError, NodeKind, Segment,
+    Sink, Source, StreamError,
+};
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn done<T>(what: &str, completion: Completion<T>) -> Result<T, StreamError> {
+    timeout(WAIT, completion)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what} to complete"))
+}
+
+async fn reached(seen: &mut watch::Receiver<u64>, count: u64, what: &str) {
+    timeout(WAIT, seen.wait_for(|n| *n >= count))
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .expect("the counting stage is alive");
+}
+
+/// input ─▶ double ─▶ fan ─┬─▶ seen (counts into a watch)
+///                         └─▶ middle (an empty slot) ─▶ all
+#[tokio::test]
+async fn a_running_graph_is_described_with_live_statistics_as_json_and_dot() {
+    let manager = GraphManager::new();
+    let (count, mut seen) = watch::channel(0u64);
+    let mut g = GraphBuilder::new();
+    let (input, sender) = g.source("input", Source::<u64>::channel(4));
+    let (double_in, double_out, _) = g.flow("double", Flow::new().map(|n: u64| n * 2));
+    let fan = g.broadcast("fan", 2);
+    let (seen_in, seen_done) = g.sink("seen", Sink::foreach(move |_: u64| count.send_modify(|n| *n += 1)));
+    let (middle_in, middle_out, _) = g.flow("middle", Flow::new().editable("middle_slot", []));
+    let (all_in, all) = g.sink("all", Sink::collect());
+    g.connect(input, double_in);
+    g.connect(double_out, fan.inlet);
+    g.connect(fan.outlets[0], seen_in);
+    g.connect(fan.outlets[1], middle_in);
+    g.connect(middle_out, all_in);
+    let mut running = manager.run("doubler", g.build().unwrap()).unwrap();
+    let sender = running.take(sender);
+    for n in 0..10 {
+        sender.send(n).await.unwrap();
+    }
+    reached(&mut seen, 10, "ten elements at the seen sink").await;
+
+    let first = manager.describe("doubler").unwrap();
+    assert_eq!(first.status, GraphStatus::Running);
+    let names: Vec<&str> = first.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["input", "double", "fan", "seen", "middle", "all"]);
+    let double = first.node("double").unwrap();
+    assert_eq!(double.kind, NodeKind::Flow);
+    assert_eq!((double.stats.elements_in, double.stats.elements_out), (10, 10));
+    assert_eq!(double.stages[0].name, "map");
+    assert_eq!(first.node("fan").unwrap().stats.elements_in, 10);
+    let middle = first.node("middle").unwrap();
+    assert_eq!(middle.slots.len(), 1, "{middle:?}");
+    assert_eq!(middle.slots[0].name, "middle_slot");
+    assert_eq!(first.edges.len(), 5);
+    assert!(
+        first.nodes.iter().all(|n| n.stats.rate.is_none()),
+        "no rate before a second snapshot"
+    );
+
+    let json = first.to_json();
+    let back: GraphDescription = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, first);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["nodes"][1]["stats"]["elements_out"], 10);
+    assert_eq!(value["status"], "running");
+
+    let dot = first.to_dot();
+    assert!(dot.starts_with("digraph \"doubler\" {"), "{dot}");
+    for node in &first.nodes {
+        assert!(
+            dot.contains(&format!("  \"{}\" [label=\"{}", node.name, node.name)),
+            "{dot}"
+        );
+    }
+    for edge in &first.edges {
+        assert!(
+            dot.contains(&format!("  \"{}\" -> \"{}\"", edge.from, edge.to)),
+            "{dot}"
+        );
+    }
+    assert!(dot.contains("in 10  out 10"), "{dot}");
+    assert!(dot.contains("slot middle_slot: []"), "{dot}");
+
+    // A second snapshot has rates, over the time since the first.
+    sender.send(10).await.unwrap();
+    reached(&mut seen, 11, "the eleventh element").await;
+    let second = manager.describe("doubler").unwrap();
+    assert!(second.node("double").unwrap().stats.rate.is_some(), "{second:?}");
+
+    drop(sender);
+    let all = done("the all sink", running.take(all)).await.unwrap();
+    assert_eq!(all, (0..=10).map(|n| n * 2).collect::<Vec<_>>());
+    done("the seen sink", running.take(seen_done)).await.unwrap();
+    assert_eq!(manager.describe("doubler").unwrap().status, GraphStatus::Finished);
+}
+
+#[tokio::test]
+async fn a_linear_pipeline_is_described_stage_by_stage_before_and_after_it_runs() {
+    let manager = GraphManager::new();
+    let graph = Source::from_iter(1..=4u32)
+        .map(|n| n + 1)
+        .editable("tweak", [Segment::new("triple", || Flow::new().map(|n: u32| n * 3))])
+        .to_mat(Sink::collect(), Keep::right);
+    let all = manager.add("line", graph).unwrap();
+
+    let before = manager.describe("line").unwrap();
+    assert_eq!(before.status, GraphStatus::NotStarted);
+    let names: Vec<&str> = before.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["from_iter#0", "map#1", "tweak", "collect#3"]);
+    let kinds: Vec<NodeKind> = before.nodes.iter().map(|n| n.kind).collect();
+    assert_eq!(
+        kinds,
+        [NodeKind::Source, NodeKind::Flow, NodeKind::Flow, NodeKind::Sink]
+    );
+    let edges: Vec<(&str, &str)> = before.edges.iter().map(|e| (e.from.as_str(), e.to.as_str())).collect();
+    assert_eq!(
+        edges,
+        [("from_iter#0", "map#1"), ("map#1", "tweak"), ("tweak", "collect#3")]
+    );
+    let slot = &before.node("tweak").unwrap().slots[0];
+    assert_eq!(slot.segments[0].name, "triple");
+    assert!(slot.segments[0].stages.is_empty(), "nothing runs yet");
+
+    manager.start("line").unwrap();
+    assert_eq!(done("the line", all).await.unwrap(), vec![6, 9, 12, 15]);
+    let after = manager.describe("line").unwrap();
+    assert_eq!(after.status, GraphStatus::Finished);
+    let triple = &after.node("tweak").unwrap().slots[0].segments[0];
+    assert_eq!(triple.stages[0].elements_out, 4, "{triple:?}");
+    assert_eq!(after.node("collect#3").unwrap().stats.elements_in, 4);
+}
+
+#[tokio::test]
+async fn graphs_are_listed_started_once_and_removed() {
+    let manager = GraphManager::new();
+    let first = manager
+        .add("b", Source::from_iter(0..3u8).to_mat(Sink::collect(), Keep::right))
+        .unwrap();
+    let _second = manager
+        .run("a", Source::from_iter(0..3u8).to_mat(Sink::ignore(), Keep::right))
+        .unwrap();
+    assert_eq!(manager.names(), ["a", "b"]);
+    let again = manager.add("a", Source::single(1u8).to_mat(Sink::ignore(), Keep::right));
+    assert_eq!(again.unwrap_err(), ManagerError::DuplicateGraph { name: "a".into() });
+    assert_eq!(
+        manager.start("a").unwrap_err(),
+        ManagerError::AlreadyStarted { name: "a".into() }
+    );
+    assert_eq!(
+        manager.describe("nope").unwrap_err(),
+        ManagerError::UnknownGraph { name: "nope".into() }
+    );
+
+    // Removing a graph that never started drops it: its completion reports that.
+    manager.remove("b").unwrap();
+    assert!(matches!(
+        done("the removed graph", first).await,
+        Err(StreamError::AbruptTermination)
+    ));
+    assert_eq!(manager.names(), ["a"]);
+    assert!(manager.monitor("a").is_some());
+    let monitor = manager.remove("a").unwrap();
+    assert_eq!(monitor.stats().stages.len(), 2);
+    assert!(manager.names().is_empty());
+    assert_eq!(
+        manager.remove("a").unwrap_err(),
+        ManagerError::UnknownGraph { name: "a".into() }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_async_boundary_reports_the_time_its_upstream_was_backpressured() {
+    let (sum, monitor) = Source::from_iter(0..20u64)
+        .async_boundary_with(2)
+        .map_async(1, |n| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            n
+        })
+        .to_mat(Sink::fold(0, |a, n| a + n), Keep::right)
+        .run_monitored();
+    assert_eq!(done("the slow sink", sum).await.unwrap(), 190);
+    let stats = monitor.stats();
+    let boundary = stats.stage("async_boundary").unwrap();
+    // 20 elements at 10 ms each behind a buffer of 2: the source waited most of the 200 ms.
+    assert!(boundary.backpressured >= Duration::from_millis(100), "{boundary:?}");
+    assert!(boundary.backpressured <= Duration::from_millis(200), "{boundary:?}");
+    assert_eq!(stats.stage("map").map(|s| s.backpressured), None);
+    assert_eq!(stats.stage("map_async").unwrap().backpressured, Duration::ZERO);
+}
+
+#[test]
+fn manager_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<GraphManager>();
+    send_sync::<GraphDescription>();
+    send_sync::<ManagerError>();
+    send_sync::<compaktor_streams::EditError>();
+    send_sync::<compaktor_streams::Tunable<String>>();
+    send_sync::<Segment<String>>();
+}
