@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
-use crate::frame::{self, FrameError, Kind};
+use crate::frame::{self, FrameBuf, FrameError, Kind};
 use crate::handshake::{self, DialError};
 use crate::link::{keep_new, Current, Dialer};
 use crate::node::{lock, Shared};
@@ -131,6 +131,14 @@ pub(crate) struct Peer {
     progress: Notify,
 }
 
+/// Why a user message was not queued.
+pub(crate) enum SendFailure<E> {
+    /// Its payload could not be encoded.
+    Payload(E),
+    /// It cannot go: too large, or the queue is full.
+    Refused(DeadLetterReason),
+}
+
 /// What a node's settings say about each peer.
 pub(crate) struct PeerSettings {
     pub(crate) send_queue: usize,
@@ -186,34 +194,32 @@ impl Peer {
         peer
     }
 
-    /// Encodes a user message and queues it without waiting.
-    pub(crate) fn send_message(
+    /// Builds a user message's frame, its payload written in place by
+    /// `payload`, and queues it without waiting.
+    pub(crate) fn send_message<E>(
         &self,
         recipient: &str,
         sender: Option<&str>,
         manifest: &str,
-        payload: &[u8],
-    ) -> Result<(), DeadLetterReason> {
-        let mut buf = BytesMut::new();
-        frame::encode(
-            &mut buf,
-            Kind::Message,
-            recipient,
-            sender,
-            manifest,
-            payload,
-            self.max_frame,
-        )
-        .map_err(|e| match e {
-            FrameError::TooLarge { .. } => DeadLetterReason::TooLarge,
-            _ => DeadLetterReason::Undecodable,
+        payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), SendFailure<E>> {
+        let mut frame = FrameBuf::start(Kind::Message, recipient, sender, manifest)
+            .map_err(|_| SendFailure::Refused(DeadLetterReason::Undecodable))?;
+        payload(frame.payload()).map_err(SendFailure::Payload)?;
+        let frame = frame.finish(self.max_frame).map_err(|e| {
+            SendFailure::Refused(match e {
+                FrameError::TooLarge { .. } => DeadLetterReason::TooLarge,
+                _ => DeadLetterReason::Undecodable,
+            })
         })?;
-        let queue = if buf.len() > self.large_message {
+        let queue = if frame.len() > self.large_message {
             &self.large
         } else {
             &self.user
         };
-        queue.try_send(buf.freeze()).map_err(|_| DeadLetterReason::Unreachable)
+        queue
+            .try_send(frame)
+            .map_err(|_| SendFailure::Refused(DeadLetterReason::Unreachable))
     }
 
     /// Queues a system message: numbered, kept until acknowledged.
@@ -742,6 +748,16 @@ async fn write_control(peer: Weak<Peer>, mut link: watch::Receiver<LinkState>) {
     }
 }
 
+/// Moves queued frames into `batch`, up to `max`.
+fn drain(rx: &mut mpsc::Receiver<Bytes>, batch: &mut Vec<Bytes>, max: usize) {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(bytes) => batch.push(bytes),
+            Err(_) => break,
+        }
+    }
+}
+
 /// A batch of frames as one buffer. quinn packs a stream's data by
 /// scanning its queued buffers, at a cost that grows with their number:
 /// one buffer per batch instead of one per frame triples throughput.
@@ -772,6 +788,8 @@ async fn wait_up(link: &mut watch::Receiver<LinkState>) -> Option<Arc<Establishe
 /// most once.
 async fn write_queue(peer: Weak<Peer>, mut rx: mpsc::Receiver<Bytes>, mut link: watch::Receiver<LinkState>) {
     const BATCH: usize = 1024;
+    /// Frames worth gathering before a write when more keep coming.
+    const GATHER: usize = 256;
     let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut stream: Option<(Arc<Established>, quinn::SendStream)> = None;
     loop {
@@ -814,11 +832,19 @@ async fn write_queue(peer: Weak<Peer>, mut rx: mpsc::Receiver<Bytes>, mut link: 
             }
         }
         let Some((_, out)) = stream.as_mut() else { continue };
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(bytes) => batch.push(bytes),
-                Err(_) => break,
+        drain(&mut rx, &mut batch, BATCH);
+        // Under load, let the senders add more before writing, so the
+        // stream gets few large buffers (see `coalesce`); stop when the
+        // queue stays empty. A lone message, such as an ask, goes out at once.
+        let mut rounds = 0;
+        while batch.len() > 1 && batch.len() < GATHER && rounds < 8 {
+            let before = batch.len();
+            tokio::task::yield_now().await;
+            drain(&mut rx, &mut batch, BATCH);
+            if batch.len() == before {
+                break;
             }
+            rounds += 1;
         }
         if let Err(error) = out.write_chunk(coalesce(&batch)).await {
             tracing::debug!(%error, "write failed; unsent messages become dead letters");

@@ -9,7 +9,7 @@ use compaktor_actor::{ActorPath, ActorSystem, DeadLetterReason, StopReason, Term
 
 use crate::frame::Kind;
 use crate::node::Shared;
-use crate::peer::Peer;
+use crate::peer::{Peer, SendFailure};
 use crate::registry::Entry;
 
 /// The route of an `ActorRef<M>` to an actor on another node.
@@ -48,17 +48,17 @@ impl<M: Send + 'static> RemoteRoute<M> for Route<M> {
     }
 
     fn tell(&self, msg: M) -> Result<(), (M, DeadLetterReason)> {
-        let mut payload = Vec::new();
-        if let Err(error) = self.shared.resolving(|| (self.entry.encode)(&msg, &mut payload)) {
-            tracing::warn!(recipient = %self.path, message_type = self.entry.type_name, %error, "message not sent");
-            return Err((msg, DeadLetterReason::Undecodable));
-        }
         let Some(peer) = &self.peer else {
             return Err((msg, DeadLetterReason::Unreachable));
         };
-        match peer.send_message(&self.recipient, None, self.entry.manifest, &payload) {
+        let encode = |out: &mut Vec<u8>| self.shared.resolving(|| (self.entry.encode)(&msg, out));
+        match peer.send_message(&self.recipient, None, self.entry.manifest, encode) {
             Ok(()) => Ok(()),
-            Err(reason) => Err((msg, reason)),
+            Err(SendFailure::Refused(reason)) => Err((msg, reason)),
+            Err(SendFailure::Payload(error)) => {
+                tracing::warn!(recipient = %self.path, message_type = self.entry.type_name, %error, "message not sent");
+                Err((msg, DeadLetterReason::Undecodable))
+            }
         }
     }
 
@@ -151,14 +151,16 @@ impl<R: Send + 'static> RemoteReply<R> for RemoteReplyTo<R> {
         if self.replied.swap(true, Ordering::AcqRel) {
             return Err(value);
         }
-        let mut payload = Vec::new();
-        if let Err(error) = self.shared.resolving(|| (self.entry.encode)(&value, &mut payload)) {
-            tracing::warn!(asker = %self.address, reply_type = self.entry.type_name, %error, "reply not sent");
-            return Err(value);
-        }
         let Some(peer) = &self.peer else { return Err(value) };
-        peer.send_message(&self.address, None, self.entry.manifest, &payload)
-            .map_err(|_| value)
+        let encode = |out: &mut Vec<u8>| self.shared.resolving(|| (self.entry.encode)(&value, out));
+        match peer.send_message(&self.address, None, self.entry.manifest, encode) {
+            Ok(()) => Ok(()),
+            Err(SendFailure::Refused(_)) => Err(value),
+            Err(SendFailure::Payload(error)) => {
+                tracing::warn!(asker = %self.address, reply_type = self.entry.type_name, %error, "reply not sent");
+                Err(value)
+            }
+        }
     }
 
     fn is_closed(&self) -> bool {
