@@ -197,3 +197,72 @@ async fn a_watcher_that_stops_first_releases_the_remote_watch_on_both_nodes() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[derive(Serialize, Deserialize)]
+enum Mixed {
+    Blob(Vec<u8>),
+    Small(u64),
+    Report(ReplyTo<(u64, u64)>),
+}
+
+/// Counts small messages and bytes of blobs.
+#[derive(Default)]
+struct Tally {
+    small: u64,
+    blob_bytes: u64,
+}
+
+impl Actor for Tally {
+    type Msg = Mixed;
+
+    async fn handle(&mut self, msg: Mixed, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        match msg {
+            Mixed::Blob(bytes) => self.blob_bytes += bytes.len() as u64,
+            Mixed::Small(_) => self.small += 1,
+            Mixed::Report(reply) => {
+                let _ = reply.send((self.small, self.blob_bytes));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_travel_beside_small_ones_and_both_arrive() {
+    let ca = CertificateAuthority::generate("t").unwrap();
+    let registry = || {
+        let mut registry = Registry::new();
+        registry
+            .register::<Mixed>("test.Mixed")
+            .register::<(u64, u64)>("test.Tally");
+        registry
+    };
+    let config = |name: &str| {
+        let mut config = RemoteConfig::new(name, ca.issue().unwrap());
+        config.large_message = 4 * 1024;
+        config
+    };
+    let a = RemoteNode::start(config("a"), registry()).await.unwrap();
+    let b = RemoteNode::start(config("b"), registry()).await.unwrap();
+    let tally = b.system().spawn("tally", Props::<Tally>::default()).unwrap();
+    let remote = a.ref_to::<Mixed>(&tally.path().to_string()).unwrap();
+    for i in 0..8u64 {
+        remote.tell(Mixed::Blob(vec![7; 1 << 20]));
+        for n in 0..100 {
+            remote.tell(Mixed::Small(i * 100 + n));
+        }
+    }
+    within("every small and large message", async {
+        loop {
+            let (small, bytes) = remote.ask(Mixed::Report, WAIT).await.expect("report");
+            if small == 800 && bytes == 8 << 20 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(a.system().dead_letter_stats().total, 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
