@@ -28,12 +28,13 @@ pub enum DeadLetterReason {
     RecipientStopped,
     /// Still in the mailbox (or stash) when the actor stopped.
     StoppedBeforeHandled,
-    /// The recipient's bounded mailbox was full.
+    /// The recipient's bounded mailbox was full, or, for an actor on
+    /// another node, the send queue to that node.
     MailboxFull,
     /// Sent to a router that has no routees.
     NoRoutees,
-    /// The recipient's node could not be reached: no connection, the
-    /// connection was lost, or the send queue to it was full.
+    /// The recipient's node could not be reached: no connection, or the
+    /// connection was lost.
     Unreachable,
     /// Larger than the transport's frame limit.
     TooLarge,

@@ -41,7 +41,8 @@ pub struct RemoteConfig {
     /// Inbound connections served at once; more are refused. Default 256.
     pub max_connections: usize,
     /// User messages queued per peer while connecting or sending; beyond
-    /// it messages become dead letters. Default 65 536.
+    /// it messages become dead letters (reason `MailboxFull`; `try_tell`
+    /// reports `Full`). Default 65 536.
     pub send_queue: usize,
     /// System messages (watch, stop, terminated, look-ups) kept per peer
     /// until acknowledged. Default 20 000.

@@ -217,9 +217,12 @@ impl Peer {
         } else {
             &self.user
         };
-        queue
-            .try_send(frame)
-            .map_err(|_| SendFailure::Refused(DeadLetterReason::Unreachable))
+        queue.try_send(frame).map_err(|e| {
+            SendFailure::Refused(match e {
+                mpsc::error::TrySendError::Full(_) => DeadLetterReason::MailboxFull,
+                mpsc::error::TrySendError::Closed(_) => DeadLetterReason::Unreachable,
+            })
+        })
     }
 
     /// Queues a system message: numbered, kept until acknowledged.

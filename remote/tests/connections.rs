@@ -266,3 +266,32 @@ async fn large_messages_travel_beside_small_ones_and_both_arrive() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_full_send_queue_refuses_with_full_and_counts_dead_letters_as_mailbox_full() {
+    let ca = CertificateAuthority::generate("t").unwrap();
+    let mut config = RemoteConfig::new("a", ca.issue().unwrap());
+    config.send_queue = 4;
+    let a = RemoteNode::start(config, registry()).await.unwrap();
+    // Nobody listens there: messages wait in the queue while dialing.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nowhere = a
+        .ref_to::<u64>(&format!("compaktor://b@127.0.0.1:{port}/user/sink"))
+        .unwrap();
+    let mut full = 0;
+    for n in 0..100u64 {
+        match nowhere.try_tell(n) {
+            Err(compaktor_actor::TryTellError::Full(_)) => full += 1,
+            Err(other) => panic!("unexpected refusal: {other}"),
+            Ok(()) => {}
+        }
+    }
+    assert!(full >= 90, "only {full} of 100 refused as full with a queue of 4");
+    nowhere.tell(100);
+    assert!(a.system().dead_letter_stats().mailbox_full >= 1);
+    a.shutdown().await;
+}
