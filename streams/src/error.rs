@@ -65,6 +65,42 @@ pub enum StreamError {
     /// consumer left. Elements not yet handed over are lost.
     #[error("the hub has stopped")]
     HubClosed,
+    /// The user function of a supervised stage (see
+    /// [`with_supervision`](crate::Flow::with_supervision)) panicked, and
+    /// its [`Decider`](crate::Decider) chose to stop. Unsupervised stages
+    /// that panic end the stream with [`AbruptTermination`](StreamError::AbruptTermination).
+    #[error("stage {stage} panicked: {message}")]
+    Panicked {
+        /// The stage whose function panicked.
+        stage: &'static str,
+        /// The panic's message.
+        message: Arc<str>,
+    },
+    /// An [`ask`](crate::Flow::ask) stage or an acknowledging sink
+    /// ([`Sink::actor_ref_with_backpressure`](crate::Sink::actor_ref_with_backpressure))
+    /// got no answer from its actor: it timed out, its mailbox was full, it
+    /// dropped the reply handle or it stopped. The cause is in `source()`.
+    /// Supervise the stage to skip such elements.
+    #[error("stage {stage} got no answer from its actor")]
+    Ask {
+        /// The stage that asked.
+        stage: &'static str,
+        /// Why no answer came.
+        #[source]
+        cause: compaktor_actor::AskError,
+    },
+    /// The producer of a [`Source::actor_ref_with_backpressure`](crate::Source::actor_ref_with_backpressure)
+    /// sent an element before the previous one was acknowledged. Wait for
+    /// the acknowledgement message before sending the next element.
+    #[error("an element arrived before the previous one was acknowledged")]
+    UnacknowledgedElement,
+    /// A blocking function run by [`map_blocking`](crate::Flow::map_blocking)
+    /// did not finish: the runtime shut down or cancelled it.
+    #[error("stage {stage}: the blocking task was cancelled")]
+    BlockingCancelled {
+        /// The stage that ran the function.
+        stage: &'static str,
+    },
 }
 
 /// Why a [`GraphBuilder`](crate::GraphBuilder) could not build a graph.
@@ -236,5 +272,25 @@ impl StreamError {
     /// An [`Aborted`](StreamError::Aborted) error with a reason.
     pub fn aborted(reason: impl fmt::Display) -> Self {
         StreamError::Aborted(Arc::from(reason.to_string()))
+    }
+}
+
+/// [`ActorSourceRef::tell`](crate::ActorSourceRef::tell) was refused: the
+/// stream has stopped (completed, failed or was cancelled). The element
+/// is given back.
+#[derive(thiserror::Error)]
+#[error("the stream has stopped")]
+pub struct SourceClosed<T>(pub T);
+
+impl<T> SourceClosed<T> {
+    /// The element that was not taken.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for SourceClosed<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SourceClosed(..)")
     }
 }

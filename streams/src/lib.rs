@@ -44,13 +44,48 @@
 //!   stops early (`take`, a kill switch, a failing stage, a dropped
 //!   publisher) cancels everything upstream of it at once.
 //! - **Panics** in user code end the stream: materialised futures report
-//!   [`StreamError::AbruptTermination`] rather than hanging.
+//!   [`StreamError::AbruptTermination`] rather than hanging. Under
+//!   supervision (below) a panic of a stage's per-element function is an
+//!   error like any other.
 //! - **Statistics**: every stage counts elements in and out, demand, buffer
 //!   fill and errors, and reports its rate and the time it spent
 //!   backpressured; [`RunnableGraph::run_monitored`] gives a
 //!   [`StreamMonitor`] whose snapshots serialise with serde.
 //! - The [`protocol`] module has the Reactive Streams traits, for plugging
 //!   in your own publishers and subscribers, and the demand accounting.
+//!
+//! # Supervision, actors and blocking work
+//!
+//! A stage put under a [`Decider`] with
+//! [`with_supervision`](Flow::with_supervision) stops, resumes past or
+//! restarts from each error it raises itself (a [`Directive`]): an `Err`
+//! of [`try_map`](Flow::try_map) or [`try_map_async`](Flow::try_map_async),
+//! a failed [`ask`](Flow::ask), a panic of the stage's function. Resumed
+//! and restarted errors count in the stage's statistics.
+//!
+//! Actors take part with backpressure: [`ask`](Flow::ask) asks an actor
+//! per element, `parallelism` at a time, replies in order;
+//! [`Source::actor_ref_with_backpressure`] lets a producer actor feed a
+//! stream one acknowledged element at a time through an
+//! [`ActorSourceRef`]; [`Sink::actor_ref_with_backpressure`] hands each
+//! element to an actor and waits for its acknowledgement.
+//! [`map_blocking`](Flow::map_blocking) runs a blocking function on tokio's
+//! blocking threads, so the stream's task (and its neighbours) never block.
+//!
+//! ```
+//! use compaktor_streams::{Decider, Sink, Source};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), compaktor_streams::StreamError> {
+//! let lines = Source::from_iter(["3", "x", "4"])
+//!     .try_map(|line| line.parse::<u64>())
+//!     .with_supervision(Decider::resuming()) // skip what does not parse
+//!     .map_blocking(2, |n| n * n) // imagine a blocking driver call here
+//!     .run_with(Sink::collect());
+//! assert_eq!(lines.await?, vec![9, 16]);
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Graphs and hubs
 //!
@@ -132,7 +167,24 @@
 //!   `Sink` (they own their closures); write a function that builds the
 //!   pipeline to run it several times.
 //! - **`map_async` futures run on the stream's task**, not a thread pool:
-//!   they progress while the island is polled. Spawn heavy work yourself.
+//!   they progress while the island is polled. Spawn heavy work yourself,
+//!   or use [`map_blocking`](Flow::map_blocking) for blocking calls.
+//! - **Blocking stages use tokio's blocking threads**
+//!   ([`spawn_blocking`](tokio::task::spawn_blocking)), not the actor
+//!   system's blocking pool, which only runs actors: a stream needs no
+//!   actor system to block safely.
+//! - **Supervision covers a stage's own errors**, decided per stage;
+//!   failures from upstream pass through (use [`recover`](Flow::recover)),
+//!   and sinks and sources are not supervised. Restart resets what
+//!   [`Stage::on_restart`] resets: `scan`, `take`, `skip`, `grouped` and
+//!   custom stages that implement it; `fold`'s total is not reset (it is
+//!   not `Clone`), and `map_async`, `ask` and `map_blocking` restart as
+//!   they resume. Panics inside a `map_async` future are not caught.
+//! - **An actor source's producer** gets an [`ActorSourceRef`] rather than
+//!   a materialised `ActorRef` (a stream needs no actor system), and the
+//!   acknowledgement is a message the stream builds with a closure. The
+//!   acknowledging sink asks with a timeout (`ack_timeout`) and sends no
+//!   init message before the first element.
 //! - **Invalid sizes are clamped, not panics**: `grouped(0)`,
 //!   `buffer(0, ..)`, `map_async(0, ..)`, a junction of 0 ports and a zero
 //!   channel capacity count as 1.
@@ -145,9 +197,9 @@
 //!
 //! # Not built yet
 //!
-//! Per-stage supervision (resume, restart); the actor ask stage and an
-//! actor as a backpressured source; stages on the blocking pool; stages
-//! across nodes. Live edits reach only what a graph declares editable
+//! Stages across nodes. Supervision of sources, sinks and junctions, and
+//! of `fold`'s accumulator on restart; Akka's restart-with-backoff
+//! wrappers (`RestartSource` and friends). Live edits reach only what a graph declares editable
 //! (slots and tunable parameters): an arbitrary edge or a stage's
 //! parameters cannot be changed unless the blueprint made room for it, and
 //! a slot's segments restart their state at each edit. Only async
@@ -162,6 +214,8 @@
 //! | attach streams at runtime | [`MergeHub`], [`BroadcastHub`] |
 //! | run it | [`RunnableGraph`], [`Completion`], [`KillSwitch`] |
 //! | write an operator | [`Stage`], [`Outlet`] |
+//! | handle a stage's errors | [`Decider`], [`Directive`] |
+//! | use actors in a stream | [`Flow::ask`], [`Source::actor_ref_with_backpressure`], [`ActorSourceRef`], [`Sink::actor_ref_with_backpressure`], [`SourceClosed`] |
 //! | plug in a producer or consumer | [`protocol`], [`StreamPublisher`] |
 //! | watch it | [`StreamMonitor`], [`GraphStats`], [`StageStats`], [`GraphShape`] |
 //! | manage, describe and edit it | [`GraphManager`], [`GraphDescription`], [`Segment`], [`Tunable`], [`ThrottleRate`], [`EditError`], [`ManagerError`] |
@@ -176,6 +230,7 @@ mod flow;
 mod graph;
 mod handoff;
 mod hub;
+mod interop;
 mod kill_switch;
 mod manager;
 mod ops;
@@ -186,14 +241,16 @@ mod sink;
 mod source;
 mod stage;
 mod stats;
+mod supervision;
 mod tunable;
 
 pub use builder::{FanInPorts, FanOutPorts, GraphBuilder, InPort, MatKey, Materialized, OutPort, ZipPorts};
 pub use editable::Segment;
-pub use error::{EditError, GraphError, ManagerError, StreamError};
+pub use error::{EditError, GraphError, ManagerError, SourceClosed, StreamError};
 pub use flow::Flow;
 pub use graph::{Completion, Keep, RunnableGraph};
 pub use hub::{BroadcastHub, MergeHub};
+pub use interop::ActorSourceRef;
 pub use kill_switch::KillSwitch;
 pub use manager::{
     GraphDescription, GraphManager, GraphStatus, NodeDescription, NodeStats, ParameterDescription, SegmentDescription,
@@ -206,4 +263,5 @@ pub use sink::Sink;
 pub use source::Source;
 pub use stage::{Outlet, Stage};
 pub use stats::{GraphStats, StageState, StageStats, StreamMonitor};
+pub use supervision::{Decider, Directive};
 pub use tunable::{ThrottleRate, Tunable};

@@ -17,7 +17,7 @@ pub(crate) use batch::Batch;
 pub(crate) use buffer::Buffer;
 pub use buffer::OverflowStrategy;
 pub(crate) use delay::Delay;
-pub(crate) use map_async::MapAsync;
+pub(crate) use map_async::{map_blocking, try_map_async, MapAsync, TryMapAsync};
 pub(crate) use throttle::Throttle;
 
 /// Writes the operator methods for a type with a private
@@ -31,13 +31,29 @@ macro_rules! operators {
         }
 
         /// Transforms each element with fallible code; an `Err` fails the
-        /// stream with [`StreamError::Stage`](crate::StreamError::Stage) and cancels upstream.
+        /// stream with [`StreamError::Stage`](crate::StreamError::Stage) and cancels upstream,
+        /// unless [`with_supervision`](Self::with_supervision) resumes past it.
         pub fn try_map<U, E>(self, f: impl FnMut($T) -> Result<U, E> + Send + 'static) -> $ret!(U)
         where
             U: Send + 'static,
             E: Into<Box<dyn std::error::Error + Send + Sync>>,
         {
             self.via_stage($crate::ops::TryMap::new(f))
+        }
+
+        /// Puts the operator added just before this under `decider`: each
+        /// error it raises, and each panic of its function, is stopped on,
+        /// resumed past or restarted from, as the [`Directive`](crate::Directive)
+        /// says (see [`Decider`](crate::Decider)). Applies to one-stage
+        /// operators (`map`, `try_map`, `filter`, `filter_map`, `scan`,
+        /// `map_async`, `try_map_async`, `ask`, `map_blocking`, custom
+        /// stages, ...); after a source, a junction or an async boundary it
+        /// is ignored.
+        pub fn with_supervision(self, decider: $crate::Decider) -> $ret!($T) {
+            self.via_upstream(move |mut upstream, _| {
+                let _ = upstream.supervise(decider);
+                upstream
+            })
         }
 
         /// Passes on the elements for which `predicate` is true.
@@ -93,6 +109,100 @@ macro_rules! operators {
             Fut: std::future::Future<Output = U> + Send + 'static,
         {
             self.via_stage($crate::ops::MapAsync::new(parallelism, false, f))
+        }
+
+        /// [`map_async`](Self::map_async) with futures that may fail: an
+        /// `Err` fails the stream with [`StreamError::Stage`](crate::StreamError::Stage)
+        /// when its turn comes (outputs stay in element order), unless
+        /// [`with_supervision`](Self::with_supervision) resumes past it.
+        pub fn try_map_async<U, E, Fut>(self, parallelism: usize, f: impl FnMut($T) -> Fut + Send + 'static) -> $ret!(U)
+        where
+            U: Send + 'static,
+            E: Into<Box<dyn std::error::Error + Send + Sync>>,
+            Fut: std::future::Future<Output = Result<U, E>> + Send + 'static,
+        {
+            self.via_stage($crate::ops::try_map_async(parallelism, f))
+        }
+
+        /// Runs `f` on each element on tokio's blocking threads
+        /// ([`spawn_blocking`](tokio::task::spawn_blocking)), at most
+        /// `parallelism` at once (at least 1), and passes on the outputs in
+        /// the order of the elements. The stream's task never blocks, so a
+        /// slow `f` (a file, a database driver, a compression) holds up
+        /// only this stream, and only by backpressure. A panic in `f` fails
+        /// the stream with [`StreamError::Panicked`](crate::StreamError::Panicked)
+        /// (or is supervised). A call already running when the stream stops
+        /// runs to its end; its output is dropped.
+        ///
+        /// ```
+        /// use compaktor_streams::{Sink, Source};
+        ///
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), compaktor_streams::StreamError> {
+        /// let sizes = Source::from_iter(["Cargo.toml", "no-such-file"])
+        ///     .map_blocking(2, |path| std::fs::metadata(path).map(|m| m.len()).ok())
+        ///     .run_with(Sink::collect());
+        /// assert_eq!(sizes.await?[1], None);
+        /// # Ok(())
+        /// # }
+        /// ```
+        pub fn map_blocking<U: Send + 'static>(
+            self,
+            parallelism: usize,
+            f: impl Fn($T) -> U + Send + Sync + 'static,
+        ) -> $ret!(U) {
+            self.via_stage($crate::ops::map_blocking(parallelism, f))
+        }
+
+        /// Asks `actor` about each element, at most `parallelism` asks
+        /// outstanding (at least 1), and passes on the replies in the order
+        /// of the elements (Akka's `ask` stage). `make` builds the request
+        /// from the element and the [`ReplyTo`](compaktor_actor::ReplyTo)
+        /// the actor answers through. An ask that fails (timeout after
+        /// `timeout`, a stopped actor, a full mailbox, a dropped reply
+        /// handle) fails the stream with [`StreamError::Ask`](crate::StreamError::Ask),
+        /// unless [`with_supervision`](Self::with_supervision) resumes past it.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use compaktor_actor::{Actor, ActorError, ActorSystem, Context, Props, ReplyTo, SystemConfig};
+        /// use compaktor_streams::{Flow, Sink, Source};
+        ///
+        /// struct Square(u64, ReplyTo<u64>);
+        ///
+        /// struct Squarer;
+        ///
+        /// impl Actor for Squarer {
+        ///     type Msg = Square;
+        ///     async fn handle(&mut self, Square(n, reply): Square, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        ///         let _ = reply.send(n * n);
+        ///         Ok(())
+        ///     }
+        /// }
+        ///
+        /// # #[tokio::main]
+        /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// let system = ActorSystem::new(SystemConfig::new("ask"))?;
+        /// let squarer = system.spawn("squarer", Props::new(|| Squarer))?;
+        /// let squares = Flow::new().ask(squarer, 4, Duration::from_secs(5), Square);
+        /// let all = Source::from_iter(1..=4u64).via(squares).run_with(Sink::collect());
+        /// assert_eq!(all.await?, vec![1, 4, 9, 16]);
+        /// system.shutdown().await?;
+        /// # Ok(())
+        /// # }
+        /// ```
+        pub fn ask<M, R>(
+            self,
+            actor: compaktor_actor::ActorRef<M>,
+            parallelism: usize,
+            timeout: std::time::Duration,
+            make: impl Fn($T, compaktor_actor::ReplyTo<R>) -> M + Send + Sync + 'static,
+        ) -> $ret!(R)
+        where
+            M: Send + 'static,
+            R: Send + 'static,
+        {
+            self.via_stage($crate::interop::ask(actor, parallelism, timeout, make))
         }
 
         /// Passes on `zero`, then the running total after each element.

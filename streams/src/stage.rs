@@ -7,11 +7,13 @@
 //! queue between them.
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::error::StreamError;
 use crate::stats::StageCell;
+use crate::supervision::{panic_message, Decider, Directive};
 
 /// What an upstream answers to a pull: an element, the end (`None`), or a
 /// failure (terminal, like the end).
@@ -28,6 +30,13 @@ pub(crate) trait Upstream<T>: Send {
     /// work ahead (buffers, `map_async`) may make progress.
     fn poll_pump(&mut self, cx: &mut Context<'_>) {
         let _ = cx;
+    }
+
+    /// Puts the last stage under `decider`; `false` when this is not a
+    /// stage (a source, a junction, an async boundary), which ignores it.
+    fn supervise(&mut self, decider: Decider) -> bool {
+        let _ = decider;
+        false
     }
 }
 
@@ -57,6 +66,11 @@ const PUMP_BUDGET: usize = 64;
 /// - After [`complete`](Outlet::complete) or [`fail`](Outlet::fail) the
 ///   upstream is cancelled at once; elements already pushed are delivered
 ///   first, then the terminal signal.
+/// - Under supervision ([`with_supervision`](crate::Flow::with_supervision)),
+///   a `fail` from [`on_push`](Stage::on_push) or [`on_poll`](Stage::on_poll),
+///   or a panic in `on_push`, goes to the [`Decider`](crate::Decider)
+///   first: on resume or restart the outlet is open again, and on restart
+///   [`on_restart`](Stage::on_restart) resets the stage.
 ///
 /// ```
 /// use compaktor_streams::{Flow, Outlet, Sink, Source, Stage};
@@ -127,6 +141,12 @@ pub trait Stage: Send + 'static {
     fn buffered(&self) -> usize {
         0
     }
+
+    /// The stage's [`Decider`] chose [`Restart`](Directive::Restart) for
+    /// an error it raised: reset the state to what it was when the stage
+    /// was built (an accumulator to its zero, a counter to its start).
+    /// Elements already pushed are kept. By default nothing is reset.
+    fn on_restart(&mut self) {}
 }
 
 /// Where a [`Stage`] puts its output and its terminal signal.
@@ -220,6 +240,7 @@ pub(crate) struct StageLink<S: Stage> {
     finished: bool,
     waiting: bool,
     cell: Arc<StageCell>,
+    decider: Option<Decider>,
 }
 
 impl<S: Stage> StageLink<S> {
@@ -231,7 +252,53 @@ impl<S: Stage> StageLink<S> {
             finished: false,
             waiting: false,
             cell,
+            decider: None,
         }
+    }
+
+    /// Hands an element to the stage; under supervision, catches a panic
+    /// of the stage's code and lets the decider judge a failure.
+    fn push(&mut self, element: S::In) {
+        if self.decider.is_none() {
+            self.stage.on_push(element, &mut self.out);
+            return;
+        }
+        let was_closed = self.out.closed;
+        let (stage, out) = (&mut self.stage, &mut self.out);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| stage.on_push(element, out))) {
+            let error = StreamError::Panicked {
+                stage: self.stage.name(),
+                message: Arc::from(panic_message(&*payload)),
+            };
+            // A panic after the stage closed itself leaves its decision standing.
+            self.out.fail(error);
+        }
+        self.decide(was_closed);
+    }
+
+    /// Under supervision, judges a failure the stage has just raised (its
+    /// outlet was open before): `true` when the stream goes on.
+    fn decide(&mut self, was_closed: bool) -> bool {
+        let Some(decider) = &self.decider else {
+            return false;
+        };
+        if was_closed {
+            return false;
+        }
+        let Some(Err(error)) = &self.out.end else {
+            return false;
+        };
+        let directive = decider.decide(error);
+        if directive == Directive::Stop {
+            return false;
+        }
+        self.out.closed = false;
+        self.out.end = None;
+        self.cell.add_error();
+        if directive == Directive::Restart {
+            self.stage.on_restart();
+        }
+        true
     }
 
     /// Pulls from upstream once and hands the answer to the stage. `false`
@@ -242,7 +309,7 @@ impl<S: Stage> StageLink<S> {
         };
         match upstream.poll_next(cx) {
             Poll::Ready(Some(Ok(element))) => {
-                self.stage.on_push(element, &mut self.out);
+                self.push(element);
             }
             Poll::Ready(Some(Err(error))) => {
                 self.upstream = None;
@@ -292,8 +359,9 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
                 self.cell.set_buffered(0);
                 return Poll::Ready(self.cell.ended(end));
             }
+            let was_closed = self.out.closed;
             self.stage.on_poll(cx, &mut self.out);
-            if !self.out.is_empty() || self.out.end.is_some() {
+            if self.decide(was_closed) || !self.out.is_empty() || self.out.end.is_some() {
                 continue;
             }
             if self.upstream.is_some() && self.stage.should_pull(true) {
@@ -313,7 +381,7 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
             return;
         }
         self.out.pulled = false;
-        self.stage.on_poll(cx, &mut self.out);
+        self.poll_stage(cx);
         let mut budget = PUMP_BUDGET;
         while self.upstream.is_some() && self.stage.should_pull(false) {
             if budget == 0 {
@@ -325,12 +393,29 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
                 self.cell.set_buffered(self.stage.buffered());
                 return;
             }
-            self.stage.on_poll(cx, &mut self.out);
+            self.poll_stage(cx);
         }
         if let Some(upstream) = self.upstream.as_mut() {
             upstream.poll_pump(cx);
         }
         self.cell.set_buffered(self.stage.buffered());
+    }
+
+    fn supervise(&mut self, decider: Decider) -> bool {
+        self.decider = Some(decider);
+        true
+    }
+}
+
+impl<S: Stage> StageLink<S> {
+    /// `on_poll` outside a pull; a resumed failure may have left results
+    /// ready, so the task is polled again to hand them on.
+    fn poll_stage(&mut self, cx: &mut Context<'_>) {
+        let was_closed = self.out.closed;
+        self.stage.on_poll(cx, &mut self.out);
+        if self.decide(was_closed) {
+            cx.waker().wake_by_ref();
+        }
     }
 }
 

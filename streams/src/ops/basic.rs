@@ -146,16 +146,18 @@ impl<In: Send + 'static, Out: Send + 'static, F: FnMut(In) -> Option<Out> + Send
 
 /// Emits the zero first, then each running total (Akka's `scan`).
 pub(crate) struct Scan<In, Acc, F> {
+    zero: Acc,
     acc: Acc,
     started: bool,
     f: F,
     _in: std::marker::PhantomData<fn(In)>,
 }
 
-impl<In, Acc, F> Scan<In, Acc, F> {
+impl<In, Acc: Clone, F> Scan<In, Acc, F> {
     pub(crate) fn new(zero: Acc, f: F) -> Self {
         Scan {
-            acc: zero,
+            acc: zero.clone(),
+            zero,
             started: false,
             f,
             _in: std::marker::PhantomData,
@@ -179,6 +181,9 @@ where
     fn on_push(&mut self, element: In, out: &mut Outlet<Acc>) {
         self.acc = (self.f)(&self.acc, element);
         out.push(self.acc.clone());
+    }
+    fn on_restart(&mut self) {
+        self.acc = self.zero.clone();
     }
 }
 
@@ -224,6 +229,7 @@ where
 }
 
 pub(crate) struct Take<T> {
+    n: u64,
     remaining: u64,
     _in: std::marker::PhantomData<fn(T)>,
 }
@@ -231,6 +237,7 @@ pub(crate) struct Take<T> {
 impl<T> Take<T> {
     pub(crate) fn new(n: u64) -> Self {
         Take {
+            n,
             remaining: n,
             _in: std::marker::PhantomData,
         }
@@ -252,9 +259,13 @@ impl<T: Send + 'static> Stage for Take<T> {
             out.complete();
         }
     }
+    fn on_restart(&mut self) {
+        self.remaining = self.n;
+    }
 }
 
 pub(crate) struct Skip<T> {
+    n: u64,
     remaining: u64,
     _in: std::marker::PhantomData<fn(T)>,
 }
@@ -262,6 +273,7 @@ pub(crate) struct Skip<T> {
 impl<T> Skip<T> {
     pub(crate) fn new(n: u64) -> Self {
         Skip {
+            n,
             remaining: n,
             _in: std::marker::PhantomData,
         }
@@ -276,6 +288,9 @@ impl<T: Send + 'static> Stage for Skip<T> {
         } else {
             self.remaining -= 1;
         }
+    }
+    fn on_restart(&mut self) {
+        self.remaining = self.n;
     }
 }
 
@@ -335,6 +350,9 @@ impl<T: Send + 'static> Stage for Grouped<T> {
     }
     fn buffered(&self) -> usize {
         self.group.len()
+    }
+    fn on_restart(&mut self) {
+        self.group.clear();
     }
 }
 
