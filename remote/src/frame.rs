@@ -259,8 +259,8 @@ impl FrameDecoder {
             return Some(Err(FrameError::TooLarge { len, max }));
         }
         if self.buf.len() < LENGTH_BYTES + len {
-            // Reserve no more than this frame needs: the limit bounds it.
-            self.buf.reserve(LENGTH_BYTES + len - self.buf.len());
+            // Grow as the bytes arrive, not by what a length prefix claims.
+            self.buf.reserve((LENGTH_BYTES + len - self.buf.len()).min(64 * 1024));
             return None;
         }
         self.buf.advance(LENGTH_BYTES);

@@ -119,7 +119,13 @@ pub(crate) async fn dial(shared: &Arc<Shared>, peer: &Arc<Peer>) -> Result<(), D
     let (connection, control, incoming, decoder, hello) = tokio::time::timeout(timeout, handshake)
         .await
         .map_err(|_| DialError::Failed(format!("no answer within {timeout:?}")))??;
-    let established = Established::new(connection.clone(), Dialer::Us, hello.incarnation, control);
+    let answered_by = hello.root.parse::<compaktor_actor::ActorPath>().ok();
+    let dialed = answered_by.as_ref().and_then(|root| root.address().host().parse().ok());
+    if dialed != Some(peer.addr.ip()) || answered_by.as_ref().map(|r| r.address().port()) != Some(peer.addr.port()) {
+        connection.close(close::PROTOCOL.into(), b"wrong node");
+        return Err(DialError::Failed(format!("{} answered as {}", peer.addr, hello.root)));
+    }
+    let established = Established::new(connection.clone(), Dialer::Us, hello.incarnation, control, None);
     if !peer.attach(established, shared.root(), &hello.root) {
         connection.close(close::DUPLICATE.into(), b"duplicate");
         return Err(DialError::Duplicate);
@@ -158,14 +164,14 @@ pub(crate) async fn answer(shared: Arc<Shared>, connection: quinn::Connection) {
         connection.close(close::DUPLICATE.into(), b"duplicate");
         return;
     }
-    let mut control = match connection.open_uni().await {
+    let control = match connection.open_uni().await {
         Ok(control) => control,
         Err(error) => return refuse(&connection, remote, &error.to_string()),
     };
-    if let Err(error) = control.write_all(&hello_frame(&shared)).await {
-        return refuse(&connection, remote, &error.to_string());
-    }
-    let established = Established::new(connection.clone(), Dialer::Them, hello.incarnation, control);
+    // Our hello goes out first on the control stream, written by its
+    // writer once the connection is attached: never before we keep it.
+    let hello_back = Some(hello_frame(&shared).freeze());
+    let established = Established::new(connection.clone(), Dialer::Them, hello.incarnation, control, hello_back);
     if !peer.attach(established, shared.root(), &hello.root) {
         connection.close(close::DUPLICATE.into(), b"duplicate");
         return;

@@ -30,18 +30,22 @@
 //! System messages (watch, terminated, stop, look-ups, remote spawn) are
 //! numbered, acknowledged, and resent on the next connection to the same
 //! incarnation of the peer until it is declared gone, and acted on once.
+//! At most `system_queue` of them wait unacknowledged per peer; beyond
+//! that a watch ends at once as unreachable and a look-up or spawn fails
+//! with `NoAnswer`.
 //!
 //! # Connections and failure detection
 //!
 //! One QUIC connection per pair of nodes, dialed on first send by either
-//! side (when both dial at once, both keep the one dialed by the node with
-//! the lower address), carrying three long-lived streams each way:
+//! side (when both dial at once, both keep the one dialed by the node
+//! whose root path, `compaktor://system@host:port/`, sorts first), carrying three long-lived streams each way:
 //! control, user, large. Each side sends a heartbeat every
 //! `heartbeat_interval`; a phi-accrual detector declares a silent peer
 //! unreachable within seconds (about 4 s with the defaults), well before
 //! QUIC's idle timeout. A peer is *gone* when it is unreachable, when it
-//! shuts down, when a lost connection cannot be re-established, or when it
-//! comes back as a new incarnation (every start is one): remote watches of
+//! shuts down, when it declares us unreachable, when a lost connection
+//! cannot be re-established, or when it comes back as a new incarnation
+//! (every start is one): remote watches of
 //! its actors then end with [`StopReason::Unreachable`] or
 //! [`StopReason::ConnectionLost`](compaktor_actor::StopReason), and refs to
 //! the old incarnation's actors reach nothing (their uids are not reused).

@@ -38,7 +38,9 @@ pub struct RemoteConfig {
     /// Frames larger than this travel on the large-message stream, so they
     /// never hold up small ones. Default 64 KiB.
     pub large_message: usize,
-    /// Inbound connections served at once; more are refused. Default 256.
+    /// Inbound connections served at once, and peers tracked; more are
+    /// refused (refs to further nodes reach nothing: their messages are
+    /// dead letters). Default 256.
     pub max_connections: usize,
     /// User messages queued per peer while connecting or sending; beyond
     /// it messages become dead letters (reason `MailboxFull`; `try_tell`
@@ -447,10 +449,17 @@ impl Shared {
         let ip: IpAddr = address.host().parse().ok()?;
         let addr = SocketAddr::new(ip, address.port());
         let mut peers = lock(&self.peers);
-        let peer = peers
-            .entry(addr)
-            .or_insert_with(|| Peer::start(self, addr, &self.peer_settings, &self.runtime));
-        Some(peer.clone())
+        if let Some(peer) = peers.get(&addr) {
+            return Some(peer.clone());
+        }
+        // Refs inside messages name nodes: bound how many a peer can make us track.
+        if peers.len() >= self.config.max_connections {
+            tracing::warn!(%addr, "too many peers; refs to this node reach nothing");
+            return None;
+        }
+        let peer = Peer::start(self, addr, &self.peer_settings, &self.runtime);
+        peers.insert(addr, peer.clone());
+        Some(peer)
     }
 
     /// The peer whose root path is `root`.

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -45,8 +46,11 @@ pub(crate) struct Established {
     pub(crate) dialer: Dialer,
     /// The peer's incarnation.
     pub(crate) incarnation: Uuid,
-    /// Our control stream, opened during the handshake.
-    control: Mutex<Option<quinn::SendStream>>,
+    /// Our control stream, opened during the handshake, and what must be
+    /// written on it first (the answering side's hello).
+    control: Mutex<Option<(quinn::SendStream, Option<Bytes>)>>,
+    /// The outbox's number for this connection, set when it is attached.
+    outbox_connection: AtomicU64,
 }
 
 impl Established {
@@ -55,12 +59,14 @@ impl Established {
         dialer: Dialer,
         incarnation: Uuid,
         control: quinn::SendStream,
+        preamble: Option<Bytes>,
     ) -> Arc<Self> {
         Arc::new(Established {
             connection,
             dialer,
             incarnation,
-            control: Mutex::new(Some(control)),
+            control: Mutex::new(Some((control, preamble))),
+            outbox_connection: AtomicU64::new(0),
         })
     }
 
@@ -225,8 +231,17 @@ impl Peer {
         })
     }
 
-    /// Queues a system message: numbered, kept until acknowledged.
-    pub(crate) fn send_system(&self, kind: Kind, recipient: &str, sender: Option<&str>, manifest: &str, body: &[u8]) {
+    /// Queues a system message: numbered, kept until acknowledged. Returns
+    /// false if the system queue is full (the peer has acknowledged nothing
+    /// for `system_queue` messages) and the message was dropped.
+    pub(crate) fn send_system(
+        &self,
+        kind: Kind,
+        recipient: &str,
+        sender: Option<&str>,
+        manifest: &str,
+        body: &[u8],
+    ) -> bool {
         let max = self.max_frame;
         let pushed = lock(&self.control).outbox.push(|seq| {
             let mut buf = BytesMut::new();
@@ -238,16 +253,17 @@ impl Peer {
         });
         if pushed.is_err() {
             tracing::warn!(peer = %self.addr, ?kind, recipient, "system message queue full; message dropped");
-            return;
+            return false;
         }
         self.control_ready.notify_one();
         self.want();
+        true
     }
 
     fn send_loose(&self, kind: Kind, payload: &[u8]) {
         let mut buf = BytesMut::new();
         let _ = frame::encode(&mut buf, kind, "", None, "", payload, usize::MAX);
-        lock(&self.control).outbox.push_loose(buf.freeze());
+        lock(&self.control).outbox.push_loose(kind as u8, buf.freeze());
         self.control_ready.notify_one();
     }
 
@@ -268,8 +284,9 @@ impl Peer {
             watchers.push(tx);
             watchers.len() == 1
         };
-        if first {
-            self.send_system(Kind::Watch, recipient, None, "", &[]);
+        if first && !self.send_system(Kind::Watch, recipient, None, "", &[]) {
+            // The peer has stopped acknowledging: as good as unreachable.
+            self.terminated(recipient, StopReason::Unreachable);
         }
         rx
     }
@@ -292,7 +309,7 @@ impl Peer {
             }
         };
         if unused {
-            self.send_system(Kind::Unwatch, recipient, None, "", &[]);
+            let _ = self.send_system(Kind::Unwatch, recipient, None, "", &[]);
         }
     }
 
@@ -321,7 +338,10 @@ impl Peer {
         };
         let mut payload = id.to_le_bytes().to_vec();
         payload.extend_from_slice(body);
-        self.send_system(kind, recipient, sender, manifest, &payload);
+        if !self.send_system(kind, recipient, sender, manifest, &payload) {
+            // Dropping the sender answers the caller with `NoAnswer` now.
+            lock(&self.control).requests.remove(&id);
+        }
         rx
     }
 
@@ -366,8 +386,10 @@ impl Peer {
             tokio::pin!(progress);
             progress.as_mut().enable();
             {
-                let control = lock(&self.control);
+                // The link before the control state: `attach` takes them in
+                // this order too (the watch channel's lock, then `control`).
                 let connected = self.link.borrow().up().is_some();
+                let control = lock(&self.control);
                 if control.watched.is_empty() && (control.outbox.pending() == 0 || !connected) {
                     return;
                 }
@@ -427,7 +449,7 @@ impl Peer {
             }
             // Numbering and watches belong to an incarnation: settle them
             // before any writer sees the new connection.
-            self.settle_incarnation(established.incarnation);
+            self.settle_incarnation(&established);
             if let Link::Up(old) = std::mem::replace(&mut state.link, Link::Up(established.clone())) {
                 replaced = Some(old);
             }
@@ -442,7 +464,8 @@ impl Peer {
         kept
     }
 
-    fn settle_incarnation(&self, incarnation: Uuid) {
+    fn settle_incarnation(&self, established: &Established) {
+        let incarnation = established.incarnation;
         let gone = {
             let mut control = lock(&self.control);
             control.reached = true;
@@ -452,12 +475,14 @@ impl Peer {
                 // The same peer, or the first connection: what is pending goes out.
                 Some(known) if known != incarnation => {
                     control.inbox.reset();
-                    let limit = control.outbox.limit();
-                    control.outbox = Outbox::new(limit);
+                    control.outbox.restart();
+                    let number = control.outbox.reconnected();
+                    established.outbox_connection.store(number, Ordering::Release);
                     true
                 }
                 _ => {
-                    control.outbox.reconnected();
+                    let number = control.outbox.reconnected();
+                    established.outbox_connection.store(number, Ordering::Release);
                     false
                 }
             }
@@ -574,11 +599,11 @@ async fn drive(peer: Weak<Peer>, mut wanted: mpsc::Receiver<()>, mut link: watch
                     continue;
                 }
                 match outcome {
-                    Outcome::Lost { shutdown: true } => {
-                        tracing::info!(peer = %p.addr, "peer shut down");
+                    Outcome::Lost { gone: true } => {
+                        tracing::info!(peer = %p.addr, "peer left or declared us unreachable");
                         p.gone(StopReason::ConnectionLost);
                     }
-                    Outcome::Lost { shutdown: false } => {
+                    Outcome::Lost { gone: false } => {
                         tracing::info!(peer = %p.addr, "connection lost");
                         // Redial at once if anything waits on the peer: to
                         // resend, or to learn that it is gone.
@@ -655,8 +680,9 @@ async fn drive(peer: Weak<Peer>, mut wanted: mpsc::Receiver<()>, mut link: watch
 enum Outcome {
     /// Another connection took this one's place.
     Replaced,
-    /// The connection closed; `shutdown` if the peer said it was leaving.
-    Lost { shutdown: bool },
+    /// The connection closed; `gone` if the peer said it was leaving, or
+    /// that it declared us unreachable.
+    Lost { gone: bool },
     /// The peer's heartbeats stopped.
     Unreachable,
     /// The peer is being dropped.
@@ -670,11 +696,15 @@ async fn monitor(peer: &Arc<Peer>, established: &Arc<Established>, link: &mut wa
     loop {
         tokio::select! {
             error = established.connection.closed() => {
-                let shutdown = matches!(
+                // A peer that shut down, or that declared us unreachable
+                // (and so dropped our watches and pending messages), is gone
+                // for us too: otherwise watches across the pair are orphaned.
+                let gone = matches!(
                     &error,
-                    quinn::ConnectionError::ApplicationClosed(c) if c.error_code == close::SHUTDOWN.into()
+                    quinn::ConnectionError::ApplicationClosed(c)
+                        if c.error_code == close::SHUTDOWN.into() || c.error_code == close::UNREACHABLE.into()
                 );
-                return Outcome::Lost { shutdown };
+                return Outcome::Lost { gone };
             }
             _ = tick.tick() => {
                 peer.send_loose(Kind::Heartbeat, &[]);
@@ -716,17 +746,19 @@ async fn write_control(peer: Weak<Peer>, mut link: watch::Receiver<LinkState>) {
         let Some(p) = peer.upgrade() else { return };
         let notify = p.control_ready.clone();
         drop(p);
-        let Some(mut stream) = lock(&established.control).take() else {
+        let Some((mut stream, preamble)) = lock(&established.control).take() else {
             // Another writer pass already used it: wait for a new connection.
             if link.changed().await.is_err() {
                 return;
             }
             continue;
         };
+        batch.extend(preamble);
+        let number = established.outbox_connection.load(Ordering::Acquire);
         loop {
             {
                 let Some(p) = peer.upgrade() else { return };
-                lock(&p.control).outbox.take(&mut batch);
+                lock(&p.control).outbox.take(number, &mut batch);
             }
             if batch.is_empty() {
                 tokio::select! {

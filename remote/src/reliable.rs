@@ -25,8 +25,11 @@ pub(crate) struct Outbox {
     unacked: VecDeque<(u64, Bytes)>,
     /// The highest number written on the current connection.
     written: u64,
+    /// Which connection `written` counts for: a writer still holding an
+    /// older connection's stream gets nothing.
+    connection: u64,
     /// Unnumbered frames (acknowledgements, heartbeats) for the current
-    /// connection only.
+    /// connection only; at most one of each kind, the latest.
     loose: Vec<Bytes>,
     limit: usize,
 }
@@ -37,6 +40,7 @@ impl Outbox {
             next: 1,
             unacked: VecDeque::new(),
             written: 0,
+            connection: 0,
             loose: Vec::new(),
             limit,
         }
@@ -54,9 +58,15 @@ impl Outbox {
         Ok(seq)
     }
 
-    /// Queues a frame that needs no acknowledgement.
-    pub(crate) fn push_loose(&mut self, frame: Bytes) {
-        self.loose.push(frame);
+    /// Queues a frame that needs no acknowledgement, replacing a queued
+    /// one of the same kind (`kind` is any tag the caller chooses): a
+    /// newer acknowledgement or heartbeat makes the older one moot, and
+    /// the queue stays bounded however slowly the connection drains.
+    pub(crate) fn push_loose(&mut self, kind: u8, frame: Bytes) {
+        match self.loose.iter_mut().find(|f| f.first() == Some(&kind)) {
+            Some(queued) => *queued = tag(kind, frame),
+            None => self.loose.push(tag(kind, frame)),
+        }
     }
 
     /// The peer has everything up to and including `seq`.
@@ -66,10 +76,14 @@ impl Outbox {
         }
     }
 
-    /// Moves what is to be written now into `out`: loose frames, then
-    /// numbered messages not yet written on this connection.
-    pub(crate) fn take(&mut self, out: &mut Vec<Bytes>) {
-        out.append(&mut self.loose);
+    /// Moves what is to be written now on `connection` into `out`: loose
+    /// frames, then numbered messages not yet written on it. A writer of an
+    /// older connection gets nothing.
+    pub(crate) fn take(&mut self, connection: u64, out: &mut Vec<Bytes>) {
+        if connection != self.connection {
+            return;
+        }
+        out.extend(self.loose.drain(..).map(|f| f.slice(1..)));
         for (seq, frame) in &self.unacked {
             if *seq > self.written {
                 out.push(frame.clone());
@@ -85,10 +99,23 @@ impl Outbox {
     }
 
     /// A new connection to the same peer: everything unacknowledged goes
-    /// out again; loose frames belonged to the old connection.
-    pub(crate) fn reconnected(&mut self) {
+    /// out again, on it only; loose frames belonged to the old connection.
+    /// Returns the connection's number for [`take`](Self::take).
+    pub(crate) fn reconnected(&mut self) -> u64 {
         self.written = self.unacked.front().map_or(self.next - 1, |(s, _)| s - 1);
         self.loose.clear();
+        self.connection += 1;
+        self.connection
+    }
+
+    /// The peer came back as a new incarnation: numbering starts again
+    /// at 1 and nothing pending is kept. Connection numbers go on, so a
+    /// writer of an old connection still takes nothing.
+    pub(crate) fn restart(&mut self) {
+        *self = Outbox {
+            connection: self.connection,
+            ..Outbox::new(self.limit)
+        };
     }
 
     /// The peer is declared gone: nothing pending will be acknowledged.
@@ -103,15 +130,18 @@ impl Outbox {
         dropped
     }
 
-    /// The most messages kept unacknowledged.
-    pub(crate) fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Messages not yet acknowledged.
     pub(crate) fn pending(&self) -> usize {
         self.unacked.len()
     }
+}
+
+/// A loose frame with its kind in front, for `push_loose` to find.
+fn tag(kind: u8, frame: Bytes) -> Bytes {
+    let mut tagged = BytesMut::with_capacity(1 + frame.len());
+    tagged.put_u8(kind);
+    tagged.put_slice(&frame);
+    tagged.freeze()
 }
 
 /// System messages from one peer: which numbers have been acted on.
@@ -176,32 +206,47 @@ mod tests {
     #[test]
     fn messages_are_written_once_per_connection_in_order() {
         let mut outbox = Outbox::new(10);
+        let c = outbox.reconnected();
         for _ in 0..3 {
             outbox.push(frame).unwrap();
         }
         let mut out = Vec::new();
-        outbox.take(&mut out);
+        outbox.take(c, &mut out);
         assert_eq!(seqs(&out), [1, 2, 3]);
         out.clear();
-        outbox.take(&mut out);
+        outbox.take(c, &mut out);
         assert!(out.is_empty() && !outbox.has_work());
         outbox.push(frame).unwrap();
-        outbox.take(&mut out);
+        outbox.take(c, &mut out);
         assert_eq!(seqs(&out), [4]);
+    }
+
+    #[test]
+    fn a_writer_of_a_replaced_connection_takes_nothing() {
+        let mut outbox = Outbox::new(10);
+        let old = outbox.reconnected();
+        outbox.push(frame).unwrap();
+        let new = outbox.reconnected();
+        let mut out = Vec::new();
+        outbox.take(old, &mut out);
+        assert!(out.is_empty(), "the old writer must not mark messages written");
+        outbox.take(new, &mut out);
+        assert_eq!(seqs(&out), [1]);
     }
 
     #[test]
     fn unacknowledged_messages_are_resent_after_a_reconnect() {
         let mut outbox = Outbox::new(10);
+        let c = outbox.reconnected();
         for _ in 0..5 {
             outbox.push(frame).unwrap();
         }
         let mut out = Vec::new();
-        outbox.take(&mut out);
+        outbox.take(c, &mut out);
         outbox.ack(2);
-        outbox.reconnected();
+        let c = outbox.reconnected();
         out.clear();
-        outbox.take(&mut out);
+        outbox.take(c, &mut out);
         assert_eq!(seqs(&out), [3, 4, 5]);
         outbox.ack(5);
         outbox.reconnected();
@@ -212,16 +257,30 @@ mod tests {
     #[test]
     fn loose_frames_go_first_and_only_on_their_connection() {
         let mut outbox = Outbox::new(10);
+        let c = outbox.reconnected();
         outbox.push(frame).unwrap();
-        outbox.push_loose(frame(99));
+        outbox.push_loose(6, frame(99));
         let mut out = Vec::new();
-        outbox.take(&mut out);
+        outbox.take(c, &mut out);
         assert_eq!(seqs(&out), [99, 1]);
-        outbox.push_loose(frame(98));
-        outbox.reconnected();
+        outbox.push_loose(6, frame(98));
+        let c = outbox.reconnected();
         out.clear();
-        outbox.take(&mut out);
+        outbox.take(c, &mut out);
         assert_eq!(seqs(&out), [1]);
+    }
+
+    #[test]
+    fn a_newer_loose_frame_replaces_one_of_its_kind() {
+        let mut outbox = Outbox::new(10);
+        let c = outbox.reconnected();
+        for n in 0..100 {
+            outbox.push_loose(6, frame(n));
+            outbox.push_loose(7, frame(1000 + n));
+        }
+        let mut out = Vec::new();
+        outbox.take(c, &mut out);
+        assert_eq!(seqs(&out), [99, 1099]);
     }
 
     #[test]
@@ -242,9 +301,25 @@ mod tests {
         outbox.push(frame).unwrap();
         assert_eq!(outbox.drop_pending(), 2);
         assert!(!outbox.has_work());
-        outbox.reconnected();
+        let _ = outbox.reconnected();
         assert!(!outbox.has_work());
         assert_eq!(outbox.push(frame), Ok(3));
+    }
+
+    #[test]
+    fn a_restart_numbers_from_one_but_old_writers_still_take_nothing() {
+        let mut outbox = Outbox::new(10);
+        let old = outbox.reconnected();
+        outbox.push(frame).unwrap();
+        outbox.restart();
+        let new = outbox.reconnected();
+        assert_ne!(old, new);
+        assert_eq!(outbox.push(frame), Ok(1));
+        let mut out = Vec::new();
+        outbox.take(old, &mut out);
+        assert!(out.is_empty());
+        outbox.take(new, &mut out);
+        assert_eq!(seqs(&out), [1]);
     }
 
     #[test]
