@@ -76,20 +76,30 @@ async fn consume<T>(
     cell: &StageCell,
     mut each: impl FnMut(T),
 ) -> Result<(), StreamError> {
+    // Upstream counts in batches: flush before every wait and at the end.
+    upstream.batch_stats();
     let result = poll_fn(|cx| {
         for _ in 0..YIELD_BUDGET {
             match upstream.poll_next(cx) {
                 Poll::Ready(Some(Ok(element))) => {
                     each(element);
                 }
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error)),
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Ready(Some(Err(error))) => {
+                    upstream.flush_stats();
+                    return Poll::Ready(Err(error));
+                }
+                Poll::Ready(None) => {
+                    upstream.flush_stats();
+                    return Poll::Ready(Ok(()));
+                }
                 Poll::Pending => {
+                    upstream.flush_stats();
                     cell.set_demand(1);
                     return Poll::Pending;
                 }
             }
         }
+        upstream.flush_stats();
         // Let other tasks on this worker run; a long synchronous stream would starve them.
         cx.waker().wake_by_ref();
         Poll::Pending

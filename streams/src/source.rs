@@ -15,7 +15,7 @@ use crate::ops::operators;
 use crate::protocol::Publisher;
 use crate::publisher::PublisherSource;
 use crate::sink::Sink;
-use crate::stage::{BoxUpstream, Pull, Stage, StageLink, Upstream};
+use crate::stage::{BoxUpstream, Pull, Stage, StageLink, Upstream, STATS_BATCH};
 use crate::stats::StageCell;
 
 pub(crate) type BuildSource<T, Mat> = Box<dyn FnOnce(&mut Materializer) -> (BoxUpstream<T>, Mat) + Send>;
@@ -83,7 +83,14 @@ impl<T: Send + 'static> Source<T> {
         I::IntoIter: Send + 'static,
     {
         let iter = items.into_iter();
-        source("from_iter", move |cell| Box::new(IterSource { iter, cell }))
+        source("from_iter", move |cell| {
+            Box::new(IterSource {
+                iter,
+                cell,
+                unpublished: 0,
+                batch: 1,
+            })
+        })
     }
 
     /// Emits one element, then completes.
@@ -278,25 +285,51 @@ impl<T: Send + 'static, Mat: 'static> Source<T, Mat> {
 struct IterSource<I> {
     iter: I,
     cell: std::sync::Arc<StageCell>,
+    /// Elements passed on but not yet added to `cell`.
+    unpublished: u64,
+    /// Publish once `unpublished` reaches this: 1 unless the driver flushes.
+    batch: u64,
+}
+
+impl<I> IterSource<I> {
+    fn publish(&mut self) {
+        if self.unpublished != 0 {
+            self.cell.add_out_n(self.unpublished);
+            self.unpublished = 0;
+        }
+    }
 }
 
 impl<I: Iterator + Send> Upstream<I::Item> for IterSource<I> {
     fn poll_next(&mut self, _cx: &mut Context<'_>) -> Pull<I::Item> {
         match self.iter.next() {
             Some(element) => {
-                self.cell.add_out();
+                self.unpublished += 1;
+                if self.unpublished >= self.batch {
+                    self.publish();
+                }
                 Poll::Ready(Some(Ok(element)))
             }
             None => {
+                self.publish();
                 self.cell.completed();
                 Poll::Ready(None)
             }
         }
     }
+
+    fn batch_stats(&mut self) {
+        self.batch = STATS_BATCH;
+    }
+
+    fn flush_stats(&mut self) {
+        self.publish();
+    }
 }
 
 impl<I> Drop for IterSource<I> {
     fn drop(&mut self) {
+        self.publish();
         self.cell.cancelled();
     }
 }

@@ -38,7 +38,17 @@ pub(crate) trait Upstream<T>: Send {
         let _ = decider;
         false
     }
+
+    /// The island's driver promises to call [`flush_stats`](Upstream::flush_stats)
+    /// before it waits and when it ends: counters may then be published in batches.
+    fn batch_stats(&mut self) {}
+
+    /// Publishes counts held back by [`batch_stats`](Upstream::batch_stats), upstream too.
+    fn flush_stats(&mut self) {}
 }
+
+/// Elements a batched stage counts locally before publishing them.
+pub(crate) const STATS_BATCH: u64 = 1024;
 
 pub(crate) type BoxUpstream<T> = Box<dyn Upstream<T>>;
 
@@ -241,6 +251,10 @@ pub(crate) struct StageLink<S: Stage> {
     waiting: bool,
     cell: Arc<StageCell>,
     decider: Option<Decider>,
+    /// Elements passed on but not yet added to `cell`.
+    unpublished: u64,
+    /// Publish once `unpublished` reaches this: 1 unless the driver flushes.
+    batch: u64,
 }
 
 impl<S: Stage> StageLink<S> {
@@ -253,16 +267,33 @@ impl<S: Stage> StageLink<S> {
             waiting: false,
             cell,
             decider: None,
+            unpublished: 0,
+            batch: 1,
+        }
+    }
+
+    fn publish(&mut self) {
+        if self.unpublished != 0 {
+            self.cell.add_out_n(self.unpublished);
+            self.unpublished = 0;
         }
     }
 
     /// Hands an element to the stage; under supervision, catches a panic
     /// of the stage's code and lets the decider judge a failure.
+    #[inline]
     fn push(&mut self, element: S::In) {
         if self.decider.is_none() {
             self.stage.on_push(element, &mut self.out);
             return;
         }
+        self.push_supervised(element);
+    }
+
+    // Kept out of line: the unwinding machinery would crowd the fused hot loop.
+    #[cold]
+    #[inline(never)]
+    fn push_supervised(&mut self, element: S::In) {
         let was_closed = self.out.closed;
         let (stage, out) = (&mut self.stage, &mut self.out);
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| stage.on_push(element, out))) {
@@ -278,7 +309,17 @@ impl<S: Stage> StageLink<S> {
 
     /// Under supervision, judges a failure the stage has just raised (its
     /// outlet was open before): `true` when the stream goes on.
+    #[inline]
     fn decide(&mut self, was_closed: bool) -> bool {
+        if self.decider.is_none() {
+            return false;
+        }
+        self.decide_supervised(was_closed)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn decide_supervised(&mut self, was_closed: bool) -> bool {
         let Some(decider) = &self.decider else {
             return false;
         };
@@ -346,16 +387,22 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
         loop {
             if let Some(element) = self.out.pop() {
                 self.out.pulled = false;
-                self.cell.add_out();
+                self.unpublished += 1;
+                if self.unpublished >= self.batch {
+                    self.publish();
+                }
                 if self.waiting {
                     self.waiting = false;
                     self.cell.set_demand(0);
                 }
                 return Poll::Ready(Some(Ok(element)));
             }
-            if let Some(end) = self.out.end.take() {
+            // Checked before taking: a store per pull shows in the fused hot loop.
+            if self.out.end.is_some() {
+                let end = self.out.end.take().unwrap_or(Ok(()));
                 self.finished = true;
                 self.upstream = None;
+                self.publish();
                 self.cell.set_buffered(0);
                 return Poll::Ready(self.cell.ended(end));
             }
@@ -405,6 +452,20 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
         self.decider = Some(decider);
         true
     }
+
+    fn batch_stats(&mut self) {
+        self.batch = STATS_BATCH;
+        if let Some(upstream) = self.upstream.as_mut() {
+            upstream.batch_stats();
+        }
+    }
+
+    fn flush_stats(&mut self) {
+        self.publish();
+        if let Some(upstream) = self.upstream.as_mut() {
+            upstream.flush_stats();
+        }
+    }
 }
 
 impl<S: Stage> StageLink<S> {
@@ -421,6 +482,7 @@ impl<S: Stage> StageLink<S> {
 
 impl<S: Stage> Drop for StageLink<S> {
     fn drop(&mut self) {
+        self.publish();
         if !self.finished {
             self.stage.on_downstream_finish();
             self.cell.cancelled();

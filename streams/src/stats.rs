@@ -5,7 +5,8 @@
 //! [`StreamMonitor`]. Writers use plain relaxed stores (no read-modify-write
 //! instructions) because there is one writer per counter: counting costs a
 //! few cycles per element, and a snapshot may be a few elements behind a
-//! running stage, exact once it has stopped.
+//! running stage (stages fused before a folding sink publish in batches),
+//! exact whenever its island waits and once it has stopped.
 //!
 //! What a stage took in is not counted twice: it is read from where it came
 //! from (the stage before it, or one outlet of a fan-out junction), as
@@ -255,6 +256,7 @@ pub(crate) struct StageCell {
 }
 
 // Single writer: load + store is enough and avoids a locked instruction per element.
+#[inline]
 fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
@@ -315,10 +317,12 @@ impl StageCell {
         Duration::from_nanos(total)
     }
 
+    #[inline]
     pub(crate) fn add_out(&self) {
         bump(&self.elements_out);
     }
 
+    #[inline]
     pub(crate) fn add_out_n(&self, n: u64) {
         let out = &self.elements_out;
         out.store(out.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);

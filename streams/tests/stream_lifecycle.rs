@@ -337,3 +337,57 @@ async fn actor_ref_sink_fails_when_the_actor_has_stopped() {
     timeout(WAIT, tx.closed()).await.expect("the source to be cancelled");
     system.shutdown().await.unwrap();
 }
+
+/// Fused stages before a fold publish their counts in batches; a paused
+/// island must still show every element it has passed on.
+#[tokio::test]
+async fn batched_counts_are_exact_while_the_island_waits() {
+    let ((sender, sum), monitor) = Source::<u64>::channel(8)
+        .map(|n| n * 2)
+        .filter(|n| n % 4 == 0)
+        .to_mat(Sink::fold(0u64, |a, n| a + n), Keep::both)
+        .run_monitored();
+    for n in 0..5u64 {
+        sender.send(n).await.unwrap();
+    }
+    let paused = timeout(WAIT, async {
+        loop {
+            let stats = monitor.stats();
+            if stats.stage("filter").is_some_and(|s| s.elements_in >= 5) {
+                return stats;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the monitor to catch up");
+    let (map, filter, fold) = (
+        paused.stage("map").unwrap(),
+        paused.stage("filter").unwrap(),
+        paused.stage("fold").unwrap(),
+    );
+    assert_eq!((map.elements_in, map.elements_out), (5, 5));
+    assert_eq!((filter.elements_in, filter.elements_out), (5, 3));
+    assert_eq!(fold.elements_in, 3);
+    drop(sender);
+    assert_eq!(timeout(WAIT, sum).await.unwrap().unwrap(), 12);
+    let done = monitor.stats();
+    assert_eq!(done.stage("filter").unwrap().elements_out, 3);
+    assert_eq!(done.stage("fold").unwrap().state, StageState::Completed);
+}
+
+/// Counts held back in a batch are published when the stream ends.
+#[tokio::test]
+async fn batched_counts_are_exact_at_completion() {
+    let (sum, monitor) = Source::from_iter(0..10_001u64)
+        .map(|n| n + 1)
+        .filter(|n| n % 3 == 0)
+        .to_mat(Sink::fold(0u64, |a, _| a + 1), Keep::right)
+        .run_monitored();
+    assert_eq!(timeout(WAIT, sum).await.unwrap().unwrap(), 3_333);
+    let stats = monitor.stats();
+    assert_eq!(stats.stage("from_iter").unwrap().elements_out, 10_001);
+    assert_eq!(stats.stage("map").unwrap().elements_out, 10_001);
+    assert_eq!(stats.stage("filter").unwrap().elements_out, 3_333);
+    assert_eq!(stats.stage("fold").unwrap().elements_in, 3_333);
+}
