@@ -699,11 +699,15 @@ async fn monitor(peer: &Arc<Peer>, established: &Arc<Established>, link: &mut wa
                 // A peer that shut down, or that declared us unreachable
                 // (and so dropped our watches and pending messages), is gone
                 // for us too: otherwise watches across the pair are orphaned.
-                let gone = matches!(
-                    &error,
-                    quinn::ConnectionError::ApplicationClosed(c)
-                        if c.error_code == close::SHUTDOWN.into() || c.error_code == close::UNREACHABLE.into()
-                );
+                // We close the connection in use ourselves only when its
+                // control stream stalls (see `write_control`).
+                let gone = match &error {
+                    quinn::ConnectionError::ApplicationClosed(c) => {
+                        c.error_code == close::SHUTDOWN.into() || c.error_code == close::UNREACHABLE.into()
+                    }
+                    quinn::ConnectionError::LocallyClosed => true,
+                    _ => false,
+                };
                 return Outcome::Lost { gone };
             }
             _ = tick.tick() => {
@@ -770,7 +774,14 @@ async fn write_control(peer: Weak<Peer>, mut link: watch::Receiver<LinkState>) {
                     }
                 }
             }
-            if stream.write_chunk(coalesce(&batch)).await.is_err() {
+            let written = tokio::time::timeout(CONTROL_STALL, stream.write_chunk(coalesce(&batch))).await;
+            if !matches!(written, Ok(Ok(()))) {
+                if written.is_err() {
+                    // A peer that heartbeats but takes nothing from us must
+                    // not hold system messages forever.
+                    tracing::warn!("control stream stalled; closing the connection");
+                    established.connection.close(close::UNREACHABLE.into(), b"stalled");
+                }
                 batch.clear();
                 // The driver notices the loss; the outbox resends.
                 if link.changed().await.is_err() {
@@ -782,6 +793,9 @@ async fn write_control(peer: Weak<Peer>, mut link: watch::Receiver<LinkState>) {
         }
     }
 }
+
+/// How long a control-stream write may wait for the peer to take it.
+const CONTROL_STALL: Duration = Duration::from_secs(10);
 
 /// Moves queued frames into `batch`, up to `max`.
 fn drain(rx: &mut mpsc::Receiver<Bytes>, batch: &mut Vec<Bytes>, max: usize) {
