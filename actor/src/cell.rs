@@ -16,10 +16,10 @@ use crate::mailbox::{lock, ConsumerSide, Envelope, Mailbox, Rejected};
 use crate::path::{validate_name, ActorPath};
 use crate::props::Props;
 use crate::runner;
+use crate::supervision::Failure;
 use crate::system::ActorSystem;
 use crate::system_msg::SystemMsg;
 use crate::task::{current_sender, ActorTask};
-use crate::watch::StopReason;
 
 // `repr(C)` keeps the cold core between what senders touch (the mailbox's
 // lock) and what the actor writes per message (`hot`).
@@ -36,8 +36,9 @@ pub(crate) struct CellCore {
     pub(crate) parent: Option<Arc<dyn ErasedCell>>,
     pub(crate) children: Mutex<Children>,
     /// Set once, before the mailbox closes, so a late watcher learns the
-    /// reason; the actor is gone only once `hot.finished` is set.
-    pub(crate) stop_reason: OnceLock<StopReason>,
+    /// reason (the failure, or `None` for a plain stop); the actor is gone
+    /// only once `hot.finished` is set.
+    pub(crate) stop_reason: OnceLock<Option<Failure>>,
     /// How refs to this actor are built when it is not reached through its
     /// own mailbox (a router's cell hands out routing refs).
     pub(crate) public: Option<Box<PublicRef>>,

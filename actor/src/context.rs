@@ -364,5 +364,10 @@ impl<A: Actor> fmt::Debug for Context<A> {
 
 /// Lets `watch` report an already-dead target without knowing its type.
 pub(crate) fn stop_reason_of(cell: &Arc<dyn ErasedCell>) -> StopReason {
-    cell.core().stop_reason.get().cloned().unwrap_or(StopReason::Stopped)
+    cell.core()
+        .stop_reason
+        .get()
+        .cloned()
+        .flatten()
+        .map_or(StopReason::Stopped, StopReason::Failed)
 }

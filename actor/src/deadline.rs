@@ -14,12 +14,12 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 
-use crate::mailbox::lock;
+use crate::spin::SpinLock;
 
 /// How often the sweeper looks, and so how late an ask may time out.
 pub(crate) const TICK: Duration = Duration::from_millis(10);
@@ -47,7 +47,12 @@ fn finished(entry: &Entry) -> bool {
 /// epoch may be nearly over, so one more than the timeout needs.
 pub(crate) fn ticks_for(timeout: Duration) -> u64 {
     let tick = TICK.as_nanos();
-    let ticks = timeout.as_nanos().div_ceil(tick);
+    // In u64 when it fits (under 584 years): a u128 division is a libcall
+    // that costs about as much as the rest of the registration.
+    let ticks = match u64::try_from(timeout.as_nanos()) {
+        Ok(nanos) => u128::from(nanos.div_ceil(tick as u64)),
+        Err(_) => timeout.as_nanos().div_ceil(tick),
+    };
     u64::try_from(ticks).unwrap_or(u64::MAX / 2).saturating_add(1)
 }
 
@@ -90,7 +95,8 @@ impl DeadlineQueues {
 
 /// A system's ask deadlines and the task that enforces them.
 pub(crate) struct AskDeadlines {
-    state: Mutex<SweeperState>,
+    /// Taken once per ask, briefly: a spin lock's unlock is a plain store.
+    state: SpinLock<SweeperState>,
     /// Ticks of the sweeper so far; only the sweeper advances it.
     epoch: AtomicU64,
     runtime: Handle,
@@ -104,7 +110,7 @@ struct SweeperState {
 impl AskDeadlines {
     pub(crate) fn new(runtime: Handle) -> Arc<Self> {
         Arc::new(AskDeadlines {
-            state: Mutex::new(SweeperState {
+            state: SpinLock::new(SweeperState {
                 queues: DeadlineQueues::default(),
                 sweeping: false,
             }),
@@ -117,7 +123,7 @@ impl AskDeadlines {
     /// has finished by then.
     pub(crate) fn register(self: &Arc<Self>, timeout: Duration, waiter: Weak<dyn Expire>) {
         let expires_at = self.epoch.load(Ordering::Acquire) + ticks_for(timeout);
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.queues.register(timeout, expires_at, waiter);
         if !state.sweeping {
             // The epoch stood still while no sweeper ran: it starts now.
@@ -133,7 +139,7 @@ impl AskDeadlines {
         loop {
             ticks.tick().await;
             let epoch = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             let (due, pending) = state.queues.take_due(epoch);
             state.sweeping = pending;
             drop(state);
@@ -232,6 +238,6 @@ mod tests {
             "expired late, after {waited:?}"
         );
         tokio::time::sleep(2 * TICK).await;
-        assert!(!lock(&deadlines.state).sweeping, "the sweeper outlived the last ask");
+        assert!(!deadlines.state.lock().sweeping, "the sweeper outlived the last ask");
     }
 }

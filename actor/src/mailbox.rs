@@ -290,6 +290,16 @@ impl<M> Mailbox<M> {
             register(&mut inner.waker, cx);
             return Poll::Pending;
         }
+        if batch.queue.is_empty() && inner.user.len() == 1 {
+            // A lone message (request–reply): take it without swapping
+            // queues or moving spare chunks.
+            let Inner { user, spare, .. } = &mut *inner;
+            let env = user.pop_front(spare).expect("one message queued");
+            drop(inner);
+            self.taken(hot, &env, 0);
+            coop.made_progress();
+            return Poll::Ready(Next::User(env));
+        }
         if batch.queue.is_empty() && !inner.user.is_empty() {
             let Inner { user, spare, .. } = &mut *inner;
             std::mem::swap(user, &mut batch.queue);

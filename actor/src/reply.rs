@@ -4,11 +4,11 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use crate::deadline::Expire;
-use crate::mailbox::lock;
+use crate::spin::SpinLock;
 use crate::transport::RemoteReply;
 
 /// Where to send the answer to a request: put one in the message.
@@ -51,7 +51,9 @@ struct LocalHandle<R> {
 }
 
 struct Slot<R> {
-    state: Mutex<SlotState<R>>,
+    /// A spin lock: each section is a few stores, and an ask takes it
+    /// three times.
+    state: SpinLock<SlotState<R>>,
     senders: AtomicUsize,
     /// Set under the lock by the reply; read without it so that the common
     /// path (reply, then drop the handle) locks once, not twice.
@@ -78,7 +80,7 @@ pub(crate) enum NoAnswer {
 /// Creates a connected reply handle and the future its answer resolves.
 pub(crate) fn pair<R>() -> (ReplyTo<R>, ReplyFuture<R>) {
     let slot = Arc::new(Slot {
-        state: Mutex::new(SlotState {
+        state: SpinLock::new(SlotState {
             value: None,
             asker_gone: false,
             expired: false,
@@ -121,7 +123,7 @@ impl<R: 'static> ReplyTo<R> {
 
 impl<R> LocalHandle<R> {
     fn send(&self, value: R) -> Result<(), R> {
-        let mut state = lock(&self.slot.state);
+        let mut state = self.slot.state.lock();
         if state.asker_gone || self.slot.replied.load(Ordering::Relaxed) {
             return Err(value);
         }
@@ -136,7 +138,7 @@ impl<R> LocalHandle<R> {
     }
 
     fn is_closed(&self) -> bool {
-        self.slot.replied.load(Ordering::Acquire) || lock(&self.slot.state).asker_gone
+        self.slot.replied.load(Ordering::Acquire) || self.slot.state.lock().asker_gone
     }
 }
 
@@ -159,7 +161,7 @@ impl<R> Drop for LocalHandle<R> {
     fn drop(&mut self) {
         // The last handle wakes the asker, unless a reply already did.
         if self.slot.senders.fetch_sub(1, Ordering::AcqRel) == 1 && !self.slot.replied.load(Ordering::Acquire) {
-            let waker = lock(&self.slot.state).waker.take();
+            let waker = self.slot.state.lock().waker.take();
             if let Some(waker) = waker {
                 waker.wake();
             }
@@ -185,14 +187,15 @@ impl<R: Send + 'static> ReplyFuture<R> {
     /// A handle for the system's deadline sweeper: expiring it resolves
     /// this future with [`NoAnswer::Expired`].
     pub(crate) fn expiry(&self) -> Weak<dyn Expire> {
-        let slot: Arc<dyn Expire> = self.slot.clone();
-        Arc::downgrade(&slot)
+        // Downgrade first: no strong count to bump and drop again.
+        let weak: Weak<Slot<R>> = Arc::downgrade(&self.slot);
+        weak
     }
 }
 
 impl<R: Send> Expire for Slot<R> {
     fn expire(&self) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if self.replied.load(Ordering::Relaxed) {
             return;
         }
@@ -210,7 +213,7 @@ impl<R> Future for ReplyFuture<R> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let mut state = lock(&this.slot.state);
+        let mut state = this.slot.state.lock();
         if let Some(value) = state.value.take() {
             this.done = true;
             return Poll::Ready(Ok(value));
@@ -235,7 +238,7 @@ impl<R> Drop for ReplyFuture<R> {
         if self.done {
             return;
         }
-        let mut state = lock(&self.slot.state);
+        let mut state = self.slot.state.lock();
         state.asker_gone = true;
         let late = state.value.take();
         drop(state);

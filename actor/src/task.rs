@@ -7,7 +7,7 @@
 //! about 50 bytes where this costs 16 — enough to keep the task inside one
 //! fewer 128-byte block of tokio's task cell.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -18,13 +18,19 @@ use tracing::Span;
 use crate::path::ActorPath;
 
 thread_local! {
-    static CURRENT_ACTOR: RefCell<Option<ActorPath>> = const { RefCell::new(None) };
+    // A `Cell`, not a `RefCell`: the swap on every poll needs no borrow flag.
+    static CURRENT_ACTOR: Cell<Option<ActorPath>> = const { Cell::new(None) };
 }
 
 /// The path of the actor whose task is running on this thread, if any:
 /// the sender of what it tells.
 pub(crate) fn current_sender() -> Option<ActorPath> {
-    CURRENT_ACTOR.with(|current| current.borrow().clone())
+    CURRENT_ACTOR.with(|current| {
+        let path = current.take();
+        let copy = path.clone();
+        current.set(path);
+        copy
+    })
 }
 
 pin_project! {
@@ -58,7 +64,7 @@ struct Restore<'a> {
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        *self.slot = CURRENT_ACTOR.with(|current| std::mem::replace(&mut *current.borrow_mut(), previous));
+        *self.slot = CURRENT_ACTOR.with(|current| current.replace(previous));
     }
 }
 
@@ -69,7 +75,7 @@ impl<F: Future> Future for ActorTask<F> {
         let this = self.project();
         let _entered = this.span.as_deref().map(Span::enter);
         let mine = this.path.take();
-        let previous = CURRENT_ACTOR.with(|current| std::mem::replace(&mut *current.borrow_mut(), mine));
+        let previous = CURRENT_ACTOR.with(|current| current.replace(mine));
         let _restore = Restore {
             slot: this.path,
             previous,
