@@ -16,7 +16,7 @@ use crate::error::EditError;
 use crate::flow::Flow;
 use crate::graph::Materializer;
 use crate::manager::SegmentDescription;
-use crate::stage::{BoxUpstream, Pull, Upstream};
+use crate::stage::{BoxUpstream, Pull, Pulled, Upstream};
 use crate::stats::{StageCell, StreamMonitor};
 
 type MakeFlow<T> = Arc<dyn Fn() -> Flow<T, T> + Send + Sync>;
@@ -331,6 +331,31 @@ impl<T: Send> Upstream<T> for Feed<T> {
         }
     }
 
+    fn poll_batch(&mut self, cx: &mut Context<'_>, buf: &mut Vec<T>, max: usize) -> Poll<Pulled> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Poll::Ready(Pulled::Ended(Ok(())));
+        }
+        let mut inlet = lock(&self.inlet);
+        let Some(upstream) = inlet.upstream.as_mut() else {
+            return Poll::Ready(Pulled::Ended(Ok(())));
+        };
+        let before = buf.len();
+        let pulled = upstream.poll_batch(cx, buf, max);
+        self.cell.add_out_n((buf.len() - before) as u64);
+        match pulled {
+            Poll::Ready(Pulled::Ended(end)) => {
+                inlet.ended = true;
+                inlet.upstream = None;
+                Poll::Ready(Pulled::Ended(end))
+            }
+            Poll::Ready(Pulled::More) => Poll::Ready(Pulled::More),
+            Poll::Pending => {
+                self.waker.register(cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+
     fn poll_pump(&mut self, cx: &mut Context<'_>) {
         if !self.closed.load(Ordering::Relaxed) {
             if let Some(upstream) = lock(&self.inlet).upstream.as_mut() {
@@ -407,6 +432,14 @@ impl<T: Send + 'static> Slot<T> {
         lock(&self.inlet).upstream = None;
         Poll::Ready(self.cell.ended(end))
     }
+
+    fn end_batch(&mut self, end: Result<(), crate::StreamError>) -> Poll<Pulled> {
+        let ended = match self.end(end) {
+            Poll::Ready(Some(Err(error))) => Err(error),
+            _ => Ok(()),
+        };
+        Poll::Ready(Pulled::Ended(ended))
+    }
 }
 
 impl<T: Send + 'static> Upstream<T> for Slot<T> {
@@ -440,6 +473,48 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
                 Poll::Pending => {
                     self.shared.waker.register(cx.waker());
                     // An edit that came before the registration would wake nobody.
+                    if !chain.closed.load(Ordering::Relaxed)
+                        && chain.version != self.shared.version.load(Ordering::Acquire)
+                    {
+                        continue;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn poll_batch(&mut self, cx: &mut Context<'_>, buf: &mut Vec<T>, max: usize) -> Poll<Pulled> {
+        if self.done {
+            return Poll::Ready(Pulled::Ended(Ok(())));
+        }
+        loop {
+            if self.chain.is_none() {
+                self.chain = Some(self.build());
+            }
+            let Some(chain) = self.chain.as_mut() else { continue };
+            if chain.version != self.shared.version.load(Ordering::Acquire) {
+                chain.close();
+            }
+            let before = buf.len();
+            let pulled = chain.out.poll_batch(cx, buf, max);
+            self.cell.add_out_n((buf.len() - before) as u64);
+            match pulled {
+                Poll::Ready(Pulled::More) => return Poll::Ready(Pulled::More),
+                Poll::Ready(Pulled::Ended(Err(error))) => return self.end_batch(Err(error)),
+                Poll::Ready(Pulled::Ended(Ok(()))) => {
+                    let drained = chain.closed.load(Ordering::Relaxed) && !lock(&self.inlet).ended;
+                    if !drained {
+                        return self.end_batch(Ok(()));
+                    }
+                    // The elements of the old chain go now; the next call builds the new one.
+                    self.chain = None;
+                    if buf.len() > before {
+                        return Poll::Ready(Pulled::More);
+                    }
+                }
+                Poll::Pending => {
+                    self.shared.waker.register(cx.waker());
                     if !chain.closed.load(Ordering::Relaxed)
                         && chain.version != self.shared.version.load(Ordering::Acquire)
                     {

@@ -194,6 +194,15 @@
 //!   before it routes around it.
 //! - **Hubs live as long as their handles**: a merge hub completes when no
 //!   handle is left and its producers have finished, as a channel does.
+//! - **Sinks that take everything pull in batches**: `fold`, `collect`,
+//!   `foreach` and `ignore` ask their island for up to 128 elements at a
+//!   time, so an element-wise run of stages (`map`, `filter`, `filter_map`,
+//!   `skip`, or a custom stage whose [`Stage::is_elementwise`] says so)
+//!   hands a whole batch on in one call. Nothing is pulled that was not
+//!   asked for, and no element is lost: a stage behind a `take` still pulls
+//!   one at a time. What changes is the interleaving of side effects: a
+//!   `foreach` may see element 1 after the stages before it have handled
+//!   element 128.
 //!
 //! # Not built yet
 //!
@@ -205,9 +214,10 @@
 //! room for it, and a slot's segments restart their state at each edit.
 //! Only async boundaries and fan-out junctions measure time spent
 //! backpressured. `map_blocking` runs on tokio's blocking threads, not the
-//! actor system's blocking pool. A fused island is about 4× slower than the
-//! same chain of `futures::stream` combinators (the target is 2×): each
-//! element crosses a dynamically dispatched `poll_next` per stage.
+//! actor system's blocking pool. Only sinks that take everything pull in
+//! batches; a stage with bounded demand (a `take`, an async boundary's
+//! buffer, an actor sink) still crosses one dynamically dispatched
+//! `poll_next` per element and stage.
 //!
 //! # Map
 //!

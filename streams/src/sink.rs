@@ -10,7 +10,7 @@ use crate::error::StreamError;
 use crate::graph::{Completion, Materializer};
 use crate::protocol::Subscriber;
 use crate::publisher::{drive_subscriber, StreamPublisher};
-use crate::stage::BoxUpstream;
+use crate::stage::{BoxUpstream, Pulled, PULL_BATCH};
 use crate::stats::StageCell;
 
 type BuildSink<T, Mat> = Box<dyn FnOnce(BoxUpstream<T>, &mut Materializer) -> Mat + Send>;
@@ -44,7 +44,7 @@ impl<T, Mat> fmt::Debug for Sink<T, Mat> {
 }
 
 /// How many elements a sink takes in one poll before it yields.
-const YIELD_BUDGET: u32 = 2048;
+const YIELD_BUDGET: usize = 2048;
 
 /// A sink that folds every element into an accumulator and completes with
 /// it; the base of `fold`, `collect`, `foreach` and `ignore`.
@@ -78,19 +78,20 @@ async fn consume<T>(
 ) -> Result<(), StreamError> {
     // Upstream counts in batches: flush before every wait and at the end.
     upstream.batch_stats();
+    // Demand is unbounded: ask for whole batches, one dynamic call each.
+    let mut batch = Vec::with_capacity(PULL_BATCH);
     let result = poll_fn(|cx| {
-        for _ in 0..YIELD_BUDGET {
-            match upstream.poll_next(cx) {
-                Poll::Ready(Some(Ok(element))) => {
-                    each(element);
-                }
-                Poll::Ready(Some(Err(error))) => {
+        let mut taken = 0;
+        while taken < YIELD_BUDGET {
+            let pulled = upstream.poll_batch(cx, &mut batch, PULL_BATCH);
+            // An empty batch (all filtered out) still counts against the budget.
+            taken += batch.len().max(1);
+            batch.drain(..).for_each(&mut each);
+            match pulled {
+                Poll::Ready(Pulled::More) => {}
+                Poll::Ready(Pulled::Ended(end)) => {
                     upstream.flush_stats();
-                    return Poll::Ready(Err(error));
-                }
-                Poll::Ready(None) => {
-                    upstream.flush_stats();
-                    return Poll::Ready(Ok(()));
+                    return Poll::Ready(end);
                 }
                 Poll::Pending => {
                     upstream.flush_stats();

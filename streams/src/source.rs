@@ -15,7 +15,7 @@ use crate::ops::operators;
 use crate::protocol::Publisher;
 use crate::publisher::PublisherSource;
 use crate::sink::Sink;
-use crate::stage::{BoxUpstream, Pull, Stage, StageLink, Upstream, STATS_BATCH};
+use crate::stage::{BoxUpstream, Pull, Pulled, Stage, StageLink, Upstream, STATS_BATCH};
 use crate::stats::StageCell;
 
 pub(crate) type BuildSource<T, Mat> = Box<dyn FnOnce(&mut Materializer) -> (BoxUpstream<T>, Mat) + Send>;
@@ -316,6 +316,22 @@ impl<I: Iterator + Send> Upstream<I::Item> for IterSource<I> {
                 Poll::Ready(None)
             }
         }
+    }
+
+    fn poll_batch(&mut self, _cx: &mut Context<'_>, buf: &mut Vec<I::Item>, max: usize) -> Poll<Pulled> {
+        let before = buf.len();
+        buf.extend(self.iter.by_ref().take(max));
+        let taken = buf.len() - before;
+        self.unpublished += taken as u64;
+        if taken < max {
+            self.publish();
+            self.cell.completed();
+            return Poll::Ready(Pulled::Ended(Ok(())));
+        }
+        if self.unpublished >= self.batch {
+            self.publish();
+        }
+        Poll::Ready(Pulled::More)
     }
 
     fn batch_stats(&mut self) {

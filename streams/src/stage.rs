@@ -19,12 +19,36 @@ use crate::supervision::{panic_message, Decider, Directive};
 /// failure (terminal, like the end).
 pub(crate) type Pull<T> = Poll<Option<Result<T, StreamError>>>;
 
+/// How a batched pull ([`Upstream::poll_batch`]) ended.
+pub(crate) enum Pulled {
+    /// More may follow; the batch may be empty (a filter dropped it all).
+    More,
+    /// The stream ended after the elements of this batch.
+    Ended(Result<(), StreamError>),
+}
+
+/// How many elements a sink asks for in one batched pull: enough to pay
+/// for the dynamic calls between stages, few enough to stay in cache.
+pub(crate) const PULL_BATCH: usize = 128;
+
 /// The type-erased output side of a fused chain: a source, or a stage with
 /// everything upstream of it. Dropping it cancels everything upstream.
 pub(crate) trait Upstream<T>: Send {
     /// Downstream demands one element (the fused form of `request(1)`).
     /// After `None` or an error it is not polled again.
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T>;
+
+    /// Downstream demands up to `max` elements at once (the fused form of
+    /// `request(max)`); they are appended to `buf`, and never more than
+    /// `max`. `Pending` appends nothing and has registered the waker. After
+    /// [`Pulled::Ended`] it is not polled again.
+    ///
+    /// By default one [`poll_next`](Upstream::poll_next) per element;
+    /// sources and element-wise stages override it to hand a whole batch
+    /// over in one call.
+    fn poll_batch(&mut self, cx: &mut Context<'_>, buf: &mut Vec<T>, max: usize) -> Poll<Pulled> {
+        pull_each(self, cx, buf, max)
+    }
 
     /// Downstream does not want an element now, but stages upstream that
     /// work ahead (buffers, `map_async`) may make progress.
@@ -45,6 +69,27 @@ pub(crate) trait Upstream<T>: Send {
 
     /// Publishes counts held back by [`batch_stats`](Upstream::batch_stats), upstream too.
     fn flush_stats(&mut self) {}
+}
+
+/// A batched pull made of one [`Upstream::poll_next`] per element.
+fn pull_each<T, U: Upstream<T> + ?Sized>(
+    upstream: &mut U,
+    cx: &mut Context<'_>,
+    buf: &mut Vec<T>,
+    max: usize,
+) -> Poll<Pulled> {
+    let before = buf.len();
+    while buf.len() - before < max {
+        match upstream.poll_next(cx) {
+            Poll::Ready(Some(Ok(element))) => buf.push(element),
+            Poll::Ready(Some(Err(error))) => return Poll::Ready(Pulled::Ended(Err(error))),
+            Poll::Ready(None) => return Poll::Ready(Pulled::Ended(Ok(()))),
+            // What was gathered goes now; the next call will wait.
+            Poll::Pending if buf.len() > before => return Poll::Ready(Pulled::More),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+    Poll::Ready(Pulled::More)
 }
 
 /// Elements a batched stage counts locally before publishing them.
@@ -157,6 +202,18 @@ pub trait Stage: Send + 'static {
     /// was built (an accumulator to its zero, a counter to its start).
     /// Elements already pushed are kept. By default nothing is reset.
     fn on_restart(&mut self) {}
+
+    /// Whether the stage handles each element on its own: every
+    /// [`on_push`](Stage::on_push) pushes at most one element and never
+    /// closes the outlet, and [`on_poll`](Stage::on_poll),
+    /// [`should_pull`](Stage::should_pull) and [`buffered`](Stage::buffered)
+    /// keep their defaults, as in `map` and `filter`. The runtime may then
+    /// pull, for such a stage, as many elements as downstream has asked
+    /// for at once and hand them over in one loop: fewer calls per element,
+    /// and never more pulled than asked for. By default `false`.
+    fn is_elementwise(&self) -> bool {
+        false
+    }
 }
 
 /// Where a [`Stage`] puts its output and its terminal signal.
@@ -255,6 +312,8 @@ pub(crate) struct StageLink<S: Stage> {
     unpublished: u64,
     /// Publish once `unpublished` reaches this: 1 unless the driver flushes.
     batch: u64,
+    /// Elements of a batched pull on their way through an element-wise stage.
+    scratch: Vec<S::In>,
 }
 
 impl<S: Stage> StageLink<S> {
@@ -269,6 +328,7 @@ impl<S: Stage> StageLink<S> {
             decider: None,
             unpublished: 0,
             batch: 1,
+            scratch: Vec::new(),
         }
     }
 
@@ -369,6 +429,36 @@ impl<S: Stage> StageLink<S> {
         true
     }
 
+    /// Counts `n` elements handed downstream; any demand is met.
+    #[inline]
+    fn passed_on(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.unpublished += n as u64;
+        if self.unpublished >= self.batch {
+            self.publish();
+        }
+        if self.waiting {
+            self.waiting = false;
+            self.cell.set_demand(0);
+        }
+    }
+
+    /// The stage has ended with `end`: upstream is cancelled, statistics
+    /// are final.
+    fn finish(&mut self, end: Result<(), StreamError>) -> Result<(), StreamError> {
+        self.finished = true;
+        self.upstream = None;
+        self.publish();
+        self.cell.set_buffered(0);
+        match &end {
+            Ok(()) => self.cell.completed(),
+            Err(_) => self.cell.failed(),
+        }
+        end
+    }
+
     fn park(&mut self) {
         if !self.waiting {
             self.waiting = true;
@@ -387,24 +477,13 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
         loop {
             if let Some(element) = self.out.pop() {
                 self.out.pulled = false;
-                self.unpublished += 1;
-                if self.unpublished >= self.batch {
-                    self.publish();
-                }
-                if self.waiting {
-                    self.waiting = false;
-                    self.cell.set_demand(0);
-                }
+                self.passed_on(1);
                 return Poll::Ready(Some(Ok(element)));
             }
             // Checked before taking: a store per pull shows in the fused hot loop.
             if self.out.end.is_some() {
                 let end = self.out.end.take().unwrap_or(Ok(()));
-                self.finished = true;
-                self.upstream = None;
-                self.publish();
-                self.cell.set_buffered(0);
-                return Poll::Ready(self.cell.ended(end));
+                return Poll::Ready(self.finish(end).err().map(Err));
             }
             let was_closed = self.out.closed;
             self.stage.on_poll(cx, &mut self.out);
@@ -420,6 +499,51 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
             }
             self.park();
             return Poll::Pending;
+        }
+    }
+
+    fn poll_batch(&mut self, cx: &mut Context<'_>, buf: &mut Vec<S::Out>, max: usize) -> Poll<Pulled> {
+        let batchable = self.stage.is_elementwise()
+            && self.decider.is_none()
+            && self.out.is_empty()
+            && self.out.end.is_none()
+            && !self.finished;
+        let Some(upstream) = self.upstream.as_mut().filter(|_| batchable) else {
+            return pull_each(self, cx, buf, max);
+        };
+        let pulled = upstream.poll_batch(cx, &mut self.scratch, max);
+        let before = buf.len();
+        for element in self.scratch.drain(..) {
+            self.stage.on_push(element, &mut self.out);
+            // At most one, by the element-wise promise; all, if it was broken.
+            while let Some(output) = self.out.pop() {
+                buf.push(output);
+            }
+        }
+        self.passed_on(buf.len() - before);
+        match pulled {
+            Poll::Pending => {
+                self.park();
+                Poll::Pending
+            }
+            Poll::Ready(Pulled::More) => Poll::Ready(Pulled::More),
+            Poll::Ready(Pulled::Ended(end)) => {
+                self.upstream = None;
+                match end {
+                    Ok(()) => self.stage.on_upstream_finish(&mut self.out),
+                    Err(error) => self.stage.on_upstream_failure(error, &mut self.out),
+                }
+                let before = buf.len();
+                while let Some(output) = self.out.pop() {
+                    buf.push(output);
+                }
+                self.passed_on(buf.len() - before);
+                match self.out.end.take() {
+                    Some(end) => Poll::Ready(Pulled::Ended(self.finish(end))),
+                    // It stays open after its upstream ended: per element from here.
+                    None => Poll::Ready(Pulled::More),
+                }
+            }
         }
     }
 

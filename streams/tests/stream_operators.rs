@@ -231,6 +231,42 @@ async fn foreach_and_ignore_complete_with_the_stream() {
 }
 
 #[tokio::test]
+async fn element_wise_stages_pull_no_more_than_downstream_wants() {
+    // map and filter take batches when the sink wants everything; behind a
+    // take they must still pull only what the take lets through.
+    let pulled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let numbers = (0u32..).inspect(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    let three = Source::from_iter(numbers).map(|n| n * 2).filter(|n| n % 4 == 0).take(3);
+    assert_eq!(collect(three).await.unwrap(), vec![0, 4, 8]);
+    assert_eq!(
+        pulled.load(std::sync::atomic::Ordering::Relaxed),
+        5,
+        "pulled beyond the fifth element (0..=4 make three multiples of 4)"
+    );
+}
+
+#[tokio::test]
+async fn batched_elements_arrive_in_order_before_the_failure_that_follows_them() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let source = Source::from_iter(0..1000u32).concat(Source::failed(StreamError::aborted("source broke")));
+    let done = source
+        .map(|n| n + 1)
+        .filter(|n| n % 3 != 0)
+        .run_with(Sink::foreach(move |n| tx.send(n).unwrap()));
+    let result = timeout(WAIT, done).await.expect("the stream to end");
+    assert!(matches!(result, Err(StreamError::Aborted(_))), "got {result:?}");
+    let mut seen = Vec::new();
+    while let Ok(n) = rx.try_recv() {
+        seen.push(n);
+    }
+    let expected: Vec<u32> = (1..=1000).filter(|n| n % 3 != 0).collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test]
 async fn flows_compose_and_attach_to_sinks() {
     let double = Flow::new().map(|n: u32| n * 2);
     let evens = Flow::new().filter(|n: &u32| n % 4 == 0);

@@ -32,6 +32,9 @@ impl<In, F> Map<In, F> {
 
 impl<In: Send + 'static, Out: Send + 'static, F: FnMut(In) -> Out + Send + 'static> Stage for Map<In, F> {
     stage_types!(In, Out, "map");
+    fn is_elementwise(&self) -> bool {
+        true
+    }
     fn on_push(&mut self, element: In, out: &mut Outlet<Out>) {
         out.push((self.f)(element));
     }
@@ -83,6 +86,9 @@ impl<T, F> Filter<T, F> {
 
 impl<T: Send + 'static, F: FnMut(&T) -> bool + Send + 'static> Stage for Filter<T, F> {
     stage_types!(T, T, "filter");
+    fn is_elementwise(&self) -> bool {
+        true
+    }
     fn on_push(&mut self, element: T, out: &mut Outlet<T>) {
         if (self.pred)(&element) {
             out.push(element);
@@ -114,6 +120,9 @@ where
     F: FnMut(&P, &T) -> bool + Send + 'static,
 {
     stage_types!(T, T, "filter");
+    fn is_elementwise(&self) -> bool {
+        true
+    }
     fn on_push(&mut self, element: T, out: &mut Outlet<T>) {
         if (self.pred)(self.parameter.current(), &element) {
             out.push(element);
@@ -137,6 +146,9 @@ impl<In, F> FilterMap<In, F> {
 
 impl<In: Send + 'static, Out: Send + 'static, F: FnMut(In) -> Option<Out> + Send + 'static> Stage for FilterMap<In, F> {
     stage_types!(In, Out, "filter_map");
+    fn is_elementwise(&self) -> bool {
+        true
+    }
     fn on_push(&mut self, element: In, out: &mut Outlet<Out>) {
         if let Some(mapped) = (self.f)(element) {
             out.push(mapped);
@@ -282,6 +294,9 @@ impl<T> Skip<T> {
 
 impl<T: Send + 'static> Stage for Skip<T> {
     stage_types!(T, T, "skip");
+    fn is_elementwise(&self) -> bool {
+        true
+    }
     fn on_push(&mut self, element: T, out: &mut Outlet<T>) {
         if self.remaining == 0 {
             out.push(element);
