@@ -8,9 +8,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use compaktor::remote::RemoteError;
-use compaktor::{Actor, ActorError, AskError, Context, LookupError, Props, StopReason};
+use compaktor::{Actor, ActorError, ActorRef, AskError, Context, LookupError, Props, ReplyTo, StopReason, Terminated};
 use support::protocol::{Count, Echo};
-use support::{certificates, free_port, local_node, within, NodeProcess};
+use support::{certificates, free_port, local_config, local_node, start_local, within, NodeProcess};
 use tokio::sync::mpsc;
 
 /// Forwards what it gets to the test.
@@ -21,6 +21,25 @@ impl Actor for Probe {
 
     async fn handle(&mut self, n: u64, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
         let _ = self.0.send(n);
+        Ok(())
+    }
+}
+
+/// Watches the echo refs it is sent, answering once it watches, and
+/// forwards each `Terminated` it gets to the test.
+struct Watcher(mpsc::UnboundedSender<Terminated>);
+
+impl Actor for Watcher {
+    type Msg = (ActorRef<Echo>, ReplyTo<()>);
+
+    async fn handle(&mut self, (target, watching): Self::Msg, ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        ctx.watch(&target);
+        let _ = watching.send(());
+        Ok(())
+    }
+
+    async fn on_terminated(&mut self, t: Terminated, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        let _ = self.0.send(t);
         Ok(())
     }
 }
@@ -115,7 +134,11 @@ async fn a_restarted_node_is_a_new_incarnation_and_old_refs_are_never_misdeliver
     let certs = certificates("restart", &["local", "remote"]);
     let port = free_port();
     let mut first = NodeProcess::start(&certs, "remote", port).await;
-    let local = local_node(&certs, "local").await;
+    // A patient failure detector, so that the restart below surely comes
+    // before it gives up, even on a loaded machine.
+    let mut config = local_config(&certs, "local");
+    config.acceptable_heartbeat_pause = Duration::from_secs(3);
+    let local = start_local(config).await;
     let old = within("the echo look-up", local.lookup::<Echo>(&first.path("echo")))
         .await
         .expect("echo is there");
@@ -160,6 +183,94 @@ async fn a_restarted_node_is_a_new_incarnation_and_old_refs_are_never_misdeliver
         .expect("new echo answers");
     assert_eq!(n, 3);
     let peers = local.peers();
+    assert_eq!(
+        peers[0].incarnation.map(|i| i.to_string()),
+        Some(second.incarnation.clone())
+    );
+    local.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_and_restarted_at_once_ends_its_watches_once_and_serves_fresh_lookups() {
+    let certs = certificates("reincarnate", &["local", "remote"]);
+    let port = free_port();
+    let mut first = NodeProcess::start(&certs, "remote", port).await;
+    // A patient failure detector, so that the restart below surely comes
+    // before it gives up, even on a loaded machine.
+    let mut config = local_config(&certs, "local");
+    config.acceptable_heartbeat_pause = Duration::from_secs(3);
+    let local = start_local(config).await;
+    let old = within("the echo look-up", local.lookup::<Echo>(&first.path("echo")))
+        .await
+        .expect("echo is there");
+    let (tx, mut terminations) = mpsc::unbounded_channel();
+    let watcher = local
+        .system()
+        .spawn("watcher", Props::new(move || Watcher(tx.clone())))
+        .unwrap();
+    within(
+        "the watcher to watch echo",
+        watcher.ask(|r| (old.clone(), r), support::WAIT),
+    )
+    .await
+    .expect("the watcher answers");
+    within("an ask", old.ask(|r| Echo::Ping(1, r), support::WAIT))
+        .await
+        .expect("echo answers");
+
+    // SIGKILL, then a new incarnation on the same port before the failure
+    // detector (heartbeats every 200 ms, 3 s of acceptable pause) has
+    // given up on the old one: the old connection is still believed up.
+    let killed = Instant::now();
+    first.kill().await;
+    let second = NodeProcess::start(&certs, "remote", port).await;
+    let restarted = killed.elapsed();
+    assert_ne!(second.incarnation, first.incarnation);
+    assert!(
+        terminations.try_recv().is_err(),
+        "the restart ({restarted:?}) should beat the failure detector"
+    );
+    assert!(local.peers()[0].connected, "{:?}", local.peers());
+
+    // The old connection just goes silent (the new process cannot close
+    // it), and nothing dials the new incarnation while that one looks up, so the
+    // detector ends the watch: `Unreachable`, not `ConnectionLost`, which
+    // is for a connection seen to close, or a redial that meets a new
+    // incarnation (see `drive` and `settle_incarnation` in remote/src/peer.rs).
+    let t = within(
+        "Terminated after the node process was killed and restarted",
+        terminations.recv(),
+    )
+    .await
+    .expect("the watcher is alive");
+    let noticed = killed.elapsed();
+    assert_eq!(t.actor(), old.path());
+    assert!(matches!(t.reason(), StopReason::Unreachable), "{t}");
+    assert!(old.is_terminated());
+    eprintln!("node restarted after {restarted:?}; its old actor's end noticed after {noticed:?}");
+
+    // A fresh look-up dials the new incarnation and finds its echo (sent
+    // after the old incarnation was declared gone, it is not dropped as
+    // the old one's), and the old incarnation's end is not reported a
+    // second time: the watcher's answer comes after anything queued for it.
+    let new = within("the new echo look-up", local.lookup::<Echo>(&second.path("echo")))
+        .await
+        .expect("the new echo is there");
+    assert_ne!(new.path(), old.path());
+    let n = within("an ask of the new echo", new.ask(|r| Echo::Ping(2, r), support::WAIT))
+        .await
+        .expect("the new echo answers");
+    assert_eq!(n, 2);
+    within(
+        "the watcher to watch the new echo",
+        watcher.ask(|r| (new.clone(), r), support::WAIT),
+    )
+    .await
+    .expect("the watcher answers");
+    assert!(terminations.try_recv().is_err(), "a second Terminated");
+    let peers = local.peers();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert!(peers[0].connected);
     assert_eq!(
         peers[0].incarnation.map(|i| i.to_string()),
         Some(second.incarnation.clone())

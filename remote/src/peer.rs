@@ -116,6 +116,8 @@ struct Control {
     requests: HashMap<u64, oneshot::Sender<(u8, String)>>,
     /// Whether a connection to the peer ever worked.
     reached: bool,
+    /// Whether `incarnation` has been declared gone (see [`Peer::gone`]).
+    ended: bool,
 }
 
 /// One other node, by the address it listens on.
@@ -186,6 +188,7 @@ impl Peer {
                 watched: HashMap::new(),
                 requests: HashMap::new(),
                 reached: false,
+                ended: false,
             }),
             control_ready: Arc::new(Notify::new()),
             link,
@@ -471,14 +474,21 @@ impl Peer {
             control.reached = true;
             control.detector = PhiDetector::new(control.detector.settings());
             control.detector.heartbeat(Instant::now());
+            // An incarnation already declared gone had its watches, requests
+            // and system messages dropped then: what is pending now was sent
+            // since, to whichever incarnation answers (a fresh look-up after
+            // a killed node's watches ended), so it goes out to the new one.
+            let ended = std::mem::take(&mut control.ended);
             match control.incarnation.replace(incarnation) {
                 // The same peer, or the first connection: what is pending goes out.
                 Some(known) if known != incarnation => {
                     control.inbox.reset();
-                    control.outbox.restart();
+                    if !ended {
+                        control.outbox.restart();
+                    }
                     let number = control.outbox.reconnected();
                     established.outbox_connection.store(number, Ordering::Release);
-                    true
+                    !ended
                 }
                 _ => {
                     let number = control.outbox.reconnected();
@@ -490,6 +500,8 @@ impl Peer {
         if gone {
             tracing::info!(peer = %self.addr, %incarnation, "peer restarted as a new incarnation");
             self.gone(StopReason::ConnectionLost);
+            // That ended the incarnation we knew, not the one just attached.
+            lock(&self.control).ended = false;
         }
     }
 
@@ -500,6 +512,7 @@ impl Peer {
     pub(crate) fn gone(&self, reason: StopReason) {
         let (watches, watched, requests, dropped) = {
             let mut control = lock(&self.control);
+            control.ended = true;
             let dropped = control.outbox.drop_pending();
             (
                 std::mem::take(&mut control.watches),

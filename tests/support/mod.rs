@@ -66,11 +66,20 @@ pub(crate) fn free_port() -> u16 {
 
 /// The in-test node, with the same fast failure detection as the processes.
 pub(crate) async fn local_node(certs: &Path, id: &str) -> RemoteNode {
+    start_local(local_config(certs, id)).await
+}
+
+/// The configuration [`local_node`] uses: fast heartbeats, short timeouts.
+pub(crate) fn local_config(certs: &Path, id: &str) -> RemoteConfig {
     let mut config = RemoteConfig::new("compaktor", identity(certs, id));
     config.heartbeat_interval = Duration::from_millis(HEARTBEAT_MS);
     config.acceptable_heartbeat_pause = Duration::from_millis(PAUSE_MS);
     config.connect_timeout = Duration::from_secs(2);
     config.request_timeout = Duration::from_secs(5);
+    config
+}
+
+pub(crate) async fn start_local(config: RemoteConfig) -> RemoteNode {
     RemoteNode::start(config, protocol::registry())
         .await
         .expect("local node starts")
