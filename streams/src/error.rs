@@ -101,6 +101,20 @@ pub enum StreamError {
         /// The stage that ran the function.
         stage: &'static str,
     },
+    /// The far end of a boundary that crosses a wire failed; this is its
+    /// description (see [`wire`](crate::protocol::wire)).
+    #[error("the far end of the boundary failed: {0}")]
+    Remote(Arc<str>),
+    /// The far end of a boundary broke a Reactive Streams rule, for example
+    /// it sent more elements than were requested (rule 1.1). The boundary
+    /// cancels and fails rather than trust it.
+    #[error("the far end broke reactive streams rule {rule}: {what}")]
+    ProtocolViolation {
+        /// The rule's number in the specification.
+        rule: &'static str,
+        /// What it did.
+        what: &'static str,
+    },
 }
 
 /// Why a [`GraphBuilder`](crate::GraphBuilder) could not build a graph.

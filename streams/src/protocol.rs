@@ -31,6 +31,9 @@
 //! - A subscriber may call `request` from inside `on_next`; this crate's
 //!   publishers only record the demand there, so recursion stays bounded
 //!   (3.3).
+//! - Across a wire, the same protocol is data: [`wire`] has the signals as
+//!   serde types and the accounting of each end as plain values, and the
+//!   receiving end checks rules 1.1 and 1.7 rather than trust its peer.
 //!
 //! [reactive-streams.org]: https://www.reactive-streams.org/
 //!
@@ -71,6 +74,7 @@
 //! ```
 
 mod demand;
+pub mod wire;
 
 pub use demand::Demand;
 

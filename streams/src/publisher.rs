@@ -394,7 +394,13 @@ impl<T> Drop for PublisherSource<T> {
             return;
         }
         self.cell.cancelled();
-        let subscription = lock(&self.shared).subscription.take();
+        let subscription = {
+            let mut shared = lock(&self.shared);
+            // After on_complete or on_error the subscription counts as
+            // cancelled already (rule 2.4), read or not.
+            let ended = shared.end.is_some();
+            shared.subscription.take().filter(|_| !ended)
+        };
         if let Some(mut subscription) = subscription {
             subscription.cancel();
         }
