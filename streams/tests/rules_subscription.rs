@@ -1,0 +1,406 @@
+//! The Reactive Streams subscription rules (3.x), one test per rule (in the
+//! spirit of the TCK), against the subscriptions handed out by this crate's
+//! publisher ([`Sink::publisher`]) and its subscriber driver
+//! ([`Sink::from_subscriber`]), and against its subscriber to foreign
+//! publishers ([`Source::from_publisher`]). Shared helpers are in
+//! `rules/mod.rs`.
+
+mod rules;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use compaktor_streams::protocol::{Publisher, Subscriber, Subscription};
+use compaktor_streams::{Sink, Source, StreamError};
+use rules::{
+    is_terminal, publisher_of, subscribed, until_subscribed, Counting, CountingStats, Flag, Probe, ProbeSubscriber,
+    Signal, COUNTING_FAILURE, WAIT,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::timeout;
+
+#[tokio::test]
+async fn rule_3_3_request_from_on_next_has_bounded_recursion() {
+    let probe = subscribed(&publisher_of(100_000));
+    until_subscribed(&probe).await;
+    probe.request_one_per_next.store(true, Ordering::SeqCst);
+    probe.request(1);
+    probe.wait_for_terminal().await;
+    assert_eq!(probe.nexts().len(), 100_000);
+    probe.assert_well_formed();
+}
+
+#[tokio::test]
+async fn rule_3_5_and_3_7_cancel_is_idempotent() {
+    let probe = Probe::new();
+    let done = Source::from_iter(0..u64::MAX).run_with(Sink::from_subscriber(probe.subscriber()));
+    until_subscribed(&probe).await;
+    probe.cancel();
+    probe.cancel();
+    timeout(WAIT, done)
+        .await
+        .expect("the stream to stop")
+        .expect("cancel is not a failure");
+    probe.cancel();
+    assert_eq!(probe.signals(), vec![Signal::Subscribe]);
+}
+
+#[tokio::test]
+async fn rule_3_6_request_after_cancel_is_a_noop() {
+    let probe = Probe::new();
+    let done = Source::from_iter(0..u64::MAX).run_with(Sink::from_subscriber(probe.subscriber()));
+    until_subscribed(&probe).await;
+    probe.cancel();
+    probe.request(5);
+    // Even request(0) after cancel signals nothing (3.6 overrides 3.9).
+    probe.subscription.lock().unwrap().as_mut().unwrap().request(0);
+    timeout(WAIT, done)
+        .await
+        .expect("the stream to stop")
+        .expect("no error after cancel");
+    assert_eq!(probe.signals(), vec![Signal::Subscribe]);
+}
+
+#[tokio::test]
+async fn rule_3_9_request_zero_signals_on_error() {
+    let (tx, rx) = mpsc::channel::<u64>(1);
+    let probe = Probe::new();
+    let done = Source::from_receiver(rx).run_with(Sink::from_subscriber(probe.subscriber()));
+    until_subscribed(&probe).await;
+    probe.request(0);
+    probe.wait_for_terminal().await;
+    assert!(
+        matches!(&probe.signals()[1], Signal::Error(e) if e.contains("3.9")),
+        "{:?}",
+        probe.signals()
+    );
+    let outcome = timeout(WAIT, done).await.expect("the stream to stop");
+    assert!(matches!(outcome, Err(StreamError::ZeroRequest)), "{outcome:?}");
+    timeout(WAIT, tx.closed())
+        .await
+        .expect("upstream to be cancelled after the spec violation");
+}
+
+#[tokio::test]
+async fn rule_3_13_cancel_drops_the_subscriber() {
+    let probe = Probe::new();
+    let marker = Arc::new(());
+    let subscriber = ProbeSubscriber {
+        probe: Arc::clone(&probe),
+        _marker: Some(Arc::clone(&marker)),
+    };
+    let done = Source::from_iter(0..u64::MAX).run_with(Sink::from_subscriber(subscriber));
+    until_subscribed(&probe).await;
+    probe.request(3);
+    probe.wait_for_nexts(3).await;
+    probe.cancel();
+    timeout(WAIT, done)
+        .await
+        .expect("the stream to stop")
+        .expect("cancelled");
+    assert_eq!(
+        Arc::strong_count(&marker),
+        1,
+        "the publisher no longer holds the subscriber"
+    );
+}
+
+#[tokio::test]
+async fn rule_3_17_demand_saturates_at_u64_max_and_means_unbounded() {
+    let probe = subscribed(&publisher_of(10_000));
+    until_subscribed(&probe).await;
+    probe.subscription.lock().unwrap().as_mut().unwrap().request(u64::MAX);
+    probe.subscription.lock().unwrap().as_mut().unwrap().request(u64::MAX);
+    probe.requested.store(u64::MAX, Ordering::SeqCst);
+    probe.wait_for_terminal().await;
+    assert_eq!(probe.nexts().len(), 10_000);
+    assert_eq!(probe.signals().last(), Some(&Signal::Complete), "no overflow error");
+    probe.assert_well_formed();
+}
+
+#[tokio::test]
+async fn rule_3_13_dropping_an_unsubscribed_publisher_cancels_the_stream() {
+    let (tx, rx) = mpsc::channel::<u64>(1);
+    let publisher = Source::from_receiver(rx).run_with(Sink::publisher());
+    drop(publisher);
+    timeout(WAIT, tx.closed())
+        .await
+        .expect("upstream to be cancelled once nobody can subscribe");
+}
+
+/// Records how deep the stack is at each `on_next`; requests one element in
+/// `on_subscribe` and one more in each `on_next`.
+struct Deep {
+    subscription: Option<Box<dyn Subscription>>,
+    stats: Arc<DeepStats>,
+}
+
+struct DeepStats {
+    shallowest: AtomicUsize,
+    deepest: AtomicUsize,
+    delivered: AtomicU64,
+    out_of_order: AtomicBool,
+    completed: Flag,
+}
+
+impl DeepStats {
+    fn new() -> Arc<Self> {
+        Arc::new(DeepStats {
+            shallowest: AtomicUsize::new(usize::MAX),
+            deepest: AtomicUsize::new(0),
+            delivered: AtomicU64::new(0),
+            out_of_order: AtomicBool::new(false),
+            completed: Flag::default(),
+        })
+    }
+
+    fn depth_range(&self) -> usize {
+        self.deepest.load(Ordering::SeqCst) - self.shallowest.load(Ordering::SeqCst)
+    }
+}
+
+impl Subscriber<u64> for Deep {
+    fn on_subscribe(&mut self, mut subscription: Box<dyn Subscription>) {
+        // Rule 3.2: request from inside on_subscribe.
+        subscription.request(1);
+        self.subscription = Some(subscription);
+    }
+
+    fn on_next(&mut self, element: u64) {
+        let marker = 0u8;
+        let here = std::ptr::from_ref(std::hint::black_box(&marker)).addr();
+        self.stats.shallowest.fetch_min(here, Ordering::SeqCst);
+        self.stats.deepest.fetch_max(here, Ordering::SeqCst);
+        if self.stats.delivered.fetch_add(1, Ordering::SeqCst) != element {
+            self.stats.out_of_order.store(true, Ordering::SeqCst);
+        }
+        // Rule 3.2: request from inside on_next.
+        self.subscription.as_mut().expect("subscribed").request(1);
+    }
+
+    fn on_error(&mut self, error: StreamError) {
+        panic!("unexpected on_error: {error}");
+    }
+
+    fn on_complete(&mut self) {
+        self.stats.completed.raise();
+    }
+}
+
+#[tokio::test]
+async fn rule_3_2_and_3_3_request_from_on_subscribe_and_on_next_keeps_the_stack_flat() {
+    const N: u64 = 100_000;
+    // Unbounded recursion would go one frame deeper per element; with
+    // 100,000 elements that is megabytes. Bounded recursion stays flat.
+    const MAX_DEPTH_RANGE: usize = 64 * 1024;
+
+    let stats = DeepStats::new();
+    let done = Source::from_iter(0..N).run_with(Sink::from_subscriber(Deep {
+        subscription: None,
+        stats: Arc::clone(&stats),
+    }));
+    timeout(WAIT, done)
+        .await
+        .expect("the driven subscriber to receive everything")
+        .expect("completed");
+    assert!(stats.completed.is_raised());
+    assert_eq!(stats.delivered.load(Ordering::SeqCst), N);
+    assert!(!stats.out_of_order.load(Ordering::SeqCst));
+    assert!(
+        stats.depth_range() < MAX_DEPTH_RANGE,
+        "on_next ran at stack depths {} bytes apart",
+        stats.depth_range()
+    );
+
+    let stats = DeepStats::new();
+    let publisher = publisher_of(N);
+    publisher.subscribe(Box::new(Deep {
+        subscription: None,
+        stats: Arc::clone(&stats),
+    }));
+    stats
+        .completed
+        .wait("the publisher's subscriber to receive everything")
+        .await;
+    assert_eq!(stats.delivered.load(Ordering::SeqCst), N);
+    assert!(!stats.out_of_order.load(Ordering::SeqCst));
+    assert!(
+        stats.depth_range() < MAX_DEPTH_RANGE,
+        "on_next ran at stack depths {} bytes apart",
+        stats.depth_range()
+    );
+}
+
+#[tokio::test]
+async fn rule_3_10_and_3_11_subscriber_accepts_signals_from_inside_request() {
+    for fail in [false, true] {
+        let stats = Arc::new(CountingStats::default());
+        let publisher = Counting {
+            limit: 100,
+            fail,
+            stats: Arc::clone(&stats),
+        };
+        let probe = Probe::new();
+        let done = Source::from_publisher(publisher).run_with(Sink::from_subscriber(probe.subscriber()));
+        until_subscribed(&probe).await;
+        probe.request(u64::MAX);
+        probe.wait_for_terminal().await;
+        assert_eq!(probe.nexts(), (0..100).collect::<Vec<_>>(), "fail: {fail}");
+        let outcome = timeout(WAIT, done).await.expect("the stream to end");
+        if fail {
+            assert!(
+                matches!(probe.signals().last(), Some(Signal::Error(e)) if e.contains(COUNTING_FAILURE)),
+                "{:?}",
+                probe.signals()
+            );
+            assert!(
+                matches!(&outcome, Err(e) if e.to_string().contains(COUNTING_FAILURE)),
+                "{outcome:?}"
+            );
+        } else {
+            assert_eq!(probe.signals().last(), Some(&Signal::Complete));
+            outcome.expect("completed");
+        }
+        probe.assert_well_formed();
+        assert_eq!(
+            stats.calls_after_end.load(Ordering::SeqCst),
+            0,
+            "no request or cancel from or after a terminal signal sent from inside request (rule 2.3)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rule_3_12_cancel_eventually_stops_a_stream_publisher_and_later_calls_are_noops() {
+    let publisher = Source::from_iter(0..u64::MAX).run_with(Sink::publisher());
+    let probe = subscribed(&publisher);
+    until_subscribed(&probe).await;
+    probe.request(u64::MAX);
+    probe.wait_for_nexts(10).await;
+    probe.cancel();
+    probe
+        .wait_for_dropped("the publisher to stop and drop the subscriber after cancel", 1)
+        .await;
+    let after_cancel = probe.signals();
+    assert!(!after_cancel.iter().any(is_terminal), "no terminal signal after cancel");
+    // Rules 3.6 and 3.7 on this publisher's subscription: no-ops.
+    probe.with_subscription(|s| {
+        s.request(1);
+        s.request(0);
+        s.cancel();
+    });
+    assert_eq!(probe.signals(), after_cancel, "nothing follows cancel");
+    probe.assert_well_formed();
+}
+
+#[tokio::test]
+async fn rule_3_14_cancel_shuts_a_stream_publisher_down() {
+    let (tx, rx) = mpsc::channel::<u64>(1);
+    let publisher = Source::from_receiver(rx).run_with(Sink::publisher());
+    let probe = subscribed(&publisher);
+    until_subscribed(&probe).await;
+    probe.request(1);
+    tx.send(1).await.unwrap();
+    probe.wait_for_nexts(1).await;
+    probe.cancel();
+    timeout(WAIT, tx.closed())
+        .await
+        .expect("the stream behind the publisher to be cancelled");
+    probe.wait_for_dropped("the publisher to drop the subscriber", 1).await;
+    // Shut down: a later subscriber is refused, not served.
+    let late = subscribed(&publisher);
+    late.wait_for_terminal().await;
+    let signals = late.signals();
+    assert_eq!(signals[0], Signal::Subscribe);
+    assert!(
+        matches!(&signals[1], Signal::Error(e) if e.contains("already has a subscriber")),
+        "{signals:?}"
+    );
+    assert_eq!(probe.signals(), vec![Signal::Subscribe, Signal::Next(1)]);
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Request(u64),
+    Cancel,
+}
+
+/// Makes `ops` on `subscription` on a thread of its own and checks that
+/// they return normally (no panic) and in time (no blocking); gives the
+/// subscription back.
+async fn returns_normally(
+    what: &str,
+    mut subscription: Box<dyn Subscription>,
+    ops: &'static [Op],
+) -> Box<dyn Subscription> {
+    let (tx, rx) = oneshot::channel();
+    // A plain thread, not spawn_blocking: if a call hangs, the test fails
+    // at the deadline and the thread is left behind instead of holding up
+    // the runtime's shutdown.
+    std::thread::spawn(move || {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            for op in ops {
+                match *op {
+                    Op::Request(n) => subscription.request(n),
+                    Op::Cancel => subscription.cancel(),
+                }
+            }
+        }));
+        let _ = tx.send((subscription, outcome.is_ok()));
+    });
+    let (subscription, returned) = timeout(WAIT, rx)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: {ops:?} did not return in time"))
+        .expect("the calling thread to report");
+    assert!(returned, "{what}: {ops:?} panicked");
+    subscription
+}
+
+#[tokio::test]
+async fn rule_3_15_and_3_16_cancel_and_request_return_normally() {
+    // The subscription Sink::from_subscriber hands out, in every state.
+    let (tx, rx) = mpsc::channel::<u64>(1);
+    let probe = Probe::new();
+    let done = Source::from_receiver(rx).run_with(Sink::from_subscriber(probe.subscriber()));
+    until_subscribed(&probe).await;
+    let subscription = probe.subscription.lock().unwrap().take().expect("subscribed");
+    let subscription = returns_normally(
+        "while running",
+        subscription,
+        &[Op::Request(1), Op::Request(u64::MAX), Op::Request(u64::MAX)],
+    )
+    .await;
+    let subscription = returns_normally(
+        "cancel and after cancel",
+        subscription,
+        &[Op::Cancel, Op::Cancel, Op::Request(1), Op::Request(0)],
+    )
+    .await;
+    timeout(WAIT, done)
+        .await
+        .expect("the stream to stop")
+        .expect("cancel is not a failure");
+    let _subscription = returns_normally(
+        "after the stream ended",
+        subscription,
+        &[Op::Request(1), Op::Request(0), Op::Cancel, Op::Request(1)],
+    )
+    .await;
+    assert_eq!(probe.signals(), vec![Signal::Subscribe], "nothing was signalled");
+    drop(tx);
+
+    // The subscription a StreamPublisher hands to a refused subscriber.
+    let publisher = publisher_of(1);
+    let _first = subscribed(&publisher);
+    let refused = subscribed(&publisher);
+    refused.wait_for_terminal().await;
+    let subscription = refused.subscription.lock().unwrap().take().expect("subscribed");
+    let _subscription = returns_normally(
+        "refused subscription",
+        subscription,
+        &[Op::Request(1), Op::Request(0), Op::Cancel, Op::Request(1)],
+    )
+    .await;
+    assert_eq!(refused.signals().len(), 2, "nothing after the rejection");
+}
