@@ -209,9 +209,10 @@
 //! Stages across nodes: the boundary protocol is ready for it (its signals
 //! are serde data in [`protocol::wire`], each end's accounting a plain
 //! value, and a test runs a stream across a loopback of postcard bytes),
-//! but no operator carries it over compaktor's remoting yet. Supervision of sources, sinks and junctions, and
-//! of `fold`'s accumulator on restart; Akka's restart-with-backoff
-//! wrappers (`RestartSource` and friends). Live edits reach only what a
+//! but no operator carries it over compaktor's remoting yet. Supervision
+//! of sources, sinks and junctions, and of `fold`'s accumulator on
+//! restart; Akka's restart-with-backoff wrappers (`RestartSource` and
+//! friends). Live edits reach only what a
 //! graph declares editable (slots and tunable parameters): an arbitrary
 //! edge or a stage's parameters cannot be changed unless the blueprint made
 //! room for it, and a slot's segments restart their state at each edit.
