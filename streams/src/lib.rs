@@ -235,6 +235,7 @@
 //! | handle a stage's errors | [`Decider`], [`Directive`] |
 //! | use actors in a stream | [`Flow::ask`], [`Source::actor_ref_with_backpressure`], [`ActorSourceRef`], [`Sink::actor_ref_with_backpressure`], [`SourceClosed`] |
 //! | plug in a producer or consumer | [`protocol`], [`StreamPublisher`] |
+//! | carry a boundary over bytes | [`protocol::wire`] |
 //! | watch it | [`StreamMonitor`], [`GraphStats`], [`StageStats`], [`GraphShape`] |
 //! | manage, describe and edit it | [`GraphManager`], [`GraphDescription`], [`Segment`], [`Tunable`], [`ThrottleRate`], [`EditError`], [`ManagerError`] |
 
