@@ -216,8 +216,10 @@
 //! graph declares editable (slots and tunable parameters): an arbitrary
 //! edge or a stage's parameters cannot be changed unless the blueprint made
 //! room for it, and a slot's segments restart their state at each edit.
-//! Only async boundaries and fan-out junctions measure time spent
-//! backpressured. `map_blocking` runs on tokio's blocking threads, not the
+//! Time spent backpressured is measured by async boundaries, fan-out
+//! junctions and fused stages that hold elements downstream does not take
+//! (a `buffer`, a `batch`); fan-in junctions, sources and merge-hub
+//! producers do not measure it yet. `map_blocking` runs on tokio's blocking threads, not the
 //! actor system's blocking pool. Only sinks that take everything pull in
 //! batches; a stage with bounded demand (a `take`, an async boundary's
 //! buffer, an actor sink) still crosses one dynamically dispatched

@@ -314,6 +314,8 @@ pub(crate) struct StageLink<S: Stage> {
     batch: u64,
     /// Elements of a batched pull on their way through an element-wise stage.
     scratch: Vec<S::In>,
+    /// Whether a spell of backpressure is open in `cell`.
+    pressed: bool,
 }
 
 impl<S: Stage> StageLink<S> {
@@ -329,6 +331,7 @@ impl<S: Stage> StageLink<S> {
             unpublished: 0,
             batch: 1,
             scratch: Vec::new(),
+            pressed: false,
         }
     }
 
@@ -448,6 +451,7 @@ impl<S: Stage> StageLink<S> {
     /// The stage has ended with `end`: upstream is cancelled, statistics
     /// are final.
     fn finish(&mut self, end: Result<(), StreamError>) -> Result<(), StreamError> {
+        self.released();
         self.finished = true;
         self.upstream = None;
         self.publish();
@@ -473,6 +477,7 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
         if self.finished {
             return Poll::Ready(None);
         }
+        self.released();
         self.out.pulled = true;
         loop {
             if let Some(element) = self.out.pop() {
@@ -508,6 +513,7 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
             && self.out.is_empty()
             && self.out.end.is_none()
             && !self.finished;
+        self.released();
         let Some(upstream) = self.upstream.as_mut().filter(|_| batchable) else {
             return pull_each(self, cx, buf, max);
         };
@@ -552,24 +558,13 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
             return;
         }
         self.out.pulled = false;
-        self.poll_stage(cx);
-        let mut budget = PUMP_BUDGET;
-        while self.upstream.is_some() && self.stage.should_pull(false) {
-            if budget == 0 {
-                cx.waker().wake_by_ref();
-                return;
-            }
-            budget -= 1;
-            if !self.pull_once(cx) {
-                self.cell.set_buffered(self.stage.buffered());
-                return;
-            }
-            self.poll_stage(cx);
+        self.pump(cx);
+        // Holding elements that downstream does not take: backpressured
+        // until it pulls again.
+        if !self.pressed && (!self.out.is_empty() || self.stage.buffered() > 0) {
+            self.pressed = true;
+            self.cell.backpressure_on();
         }
-        if let Some(upstream) = self.upstream.as_mut() {
-            upstream.poll_pump(cx);
-        }
-        self.cell.set_buffered(self.stage.buffered());
     }
 
     fn supervise(&mut self, decider: Decider) -> bool {
@@ -593,6 +588,37 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
 }
 
 impl<S: Stage> StageLink<S> {
+    /// Lets the stage work ahead of demand, within [`PUMP_BUDGET`].
+    fn pump(&mut self, cx: &mut Context<'_>) {
+        self.poll_stage(cx);
+        let mut budget = PUMP_BUDGET;
+        while self.upstream.is_some() && self.stage.should_pull(false) {
+            if budget == 0 {
+                cx.waker().wake_by_ref();
+                return;
+            }
+            budget -= 1;
+            if !self.pull_once(cx) {
+                self.cell.set_buffered(self.stage.buffered());
+                return;
+            }
+            self.poll_stage(cx);
+        }
+        if let Some(upstream) = self.upstream.as_mut() {
+            upstream.poll_pump(cx);
+        }
+        self.cell.set_buffered(self.stage.buffered());
+    }
+
+    /// Downstream pulls: a spell of backpressure, if any, is over.
+    #[inline]
+    fn released(&mut self) {
+        if self.pressed {
+            self.pressed = false;
+            self.cell.backpressure_off();
+        }
+    }
+
     /// `on_poll` outside a pull; a resumed failure may have left results
     /// ready, so the task is polled again to hand them on.
     fn poll_stage(&mut self, cx: &mut Context<'_>) {

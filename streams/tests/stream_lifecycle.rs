@@ -226,7 +226,7 @@ async fn statistics_are_readable_while_the_stream_runs() {
 }
 
 #[tokio::test]
-async fn buffer_fill_and_boundary_demand_show_in_statistics() {
+async fn buffer_fill_and_backpressure_show_in_statistics() {
     let (tx, rx) = mpsc::channel::<u32>(32);
     let (gate_tx, gate_rx) = tokio::sync::watch::channel(false);
     let (out, monitor) = Source::from_receiver(rx)
@@ -243,20 +243,28 @@ async fn buffer_fill_and_boundary_demand_show_in_statistics() {
     for n in 0..8 {
         tx.send(n).await.unwrap();
     }
-    timeout(WAIT, async {
-        while monitor.stats().stage("buffer").unwrap().buffered < 7 {
+    let held = timeout(WAIT, async {
+        loop {
+            let stats = monitor.stats();
+            let buffer = stats.stage("buffer").unwrap();
+            if buffer.buffered >= 7 && buffer.backpressured > Duration::ZERO {
+                return buffer.backpressured;
+            }
             tokio::task::yield_now().await;
         }
     })
     .await
-    .expect("the buffer to hold the 7 elements map_async cannot take yet");
+    .expect("the buffer to hold the 7 elements map_async cannot take yet, backpressured");
     gate_tx.send(true).unwrap();
     drop(tx);
     assert_eq!(
         timeout(WAIT, out).await.expect("completion").unwrap(),
         (0..8).collect::<Vec<_>>()
     );
-    assert_eq!(monitor.stats().stage("buffer").unwrap().buffered, 0);
+    let stats = monitor.stats();
+    let buffer = stats.stage("buffer").unwrap();
+    assert_eq!(buffer.buffered, 0);
+    assert!(buffer.backpressured >= held, "{buffer:?}");
 }
 
 enum Msg {
