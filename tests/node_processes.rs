@@ -134,11 +134,7 @@ async fn a_restarted_node_is_a_new_incarnation_and_old_refs_are_never_misdeliver
     let certs = certificates("restart", &["local", "remote"]);
     let port = free_port();
     let mut first = NodeProcess::start(&certs, "remote", port).await;
-    // A patient failure detector, so that the restart below surely comes
-    // before it gives up, even on a loaded machine.
-    let mut config = local_config(&certs, "local");
-    config.acceptable_heartbeat_pause = Duration::from_secs(3);
-    let local = start_local(config).await;
+    let local = local_node(&certs, "local").await;
     let old = within("the echo look-up", local.lookup::<Echo>(&first.path("echo")))
         .await
         .expect("echo is there");

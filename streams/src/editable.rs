@@ -425,20 +425,31 @@ impl<T: Send + 'static> Slot<T> {
         }
     }
 
-    fn end(&mut self, end: Result<(), crate::StreamError>) -> Pull<T> {
+    fn end(&mut self, end: Result<(), crate::StreamError>) -> Result<(), crate::StreamError> {
         self.done = true;
         self.chain = None;
         // Cancels the upstream if it has not ended.
         lock(&self.inlet).upstream = None;
-        Poll::Ready(self.cell.ended(end))
+        self.cell.record_end(&end);
+        end
     }
 
-    fn end_batch(&mut self, end: Result<(), crate::StreamError>) -> Poll<Pulled> {
-        let ended = match self.end(end) {
-            Poll::Ready(Some(Err(error))) => Err(error),
-            _ => Ok(()),
-        };
-        Poll::Ready(Pulled::Ended(ended))
+    /// The current chain ended: whether it was closed for an edit and has
+    /// drained (build the next one), rather than the stream ending.
+    fn drained(&self) -> bool {
+        self.chain
+            .as_ref()
+            .is_some_and(|chain| chain.closed.load(Ordering::Relaxed) && !lock(&self.inlet).ended)
+    }
+
+    /// The current chain has nothing now: registers the waker; whether an
+    /// edit came before the registration (it would wake nobody), so the
+    /// caller must look again.
+    fn edited_meanwhile(&self, cx: &mut Context<'_>) -> bool {
+        self.shared.waker.register(cx.waker());
+        self.chain.as_ref().is_some_and(|chain| {
+            !chain.closed.load(Ordering::Relaxed) && chain.version != self.shared.version.load(Ordering::Acquire)
+        })
     }
 }
 
@@ -461,21 +472,16 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
                     self.cell.add_out();
                     return Poll::Ready(Some(Ok(element)));
                 }
-                Poll::Ready(Some(Err(error))) => return self.end(Err(error)),
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(self.end(Err(error)).err().map(Err)),
                 Poll::Ready(None) => {
-                    let drained = chain.closed.load(Ordering::Relaxed) && !lock(&self.inlet).ended;
-                    if drained {
+                    if self.drained() {
                         self.chain = None;
                         continue;
                     }
-                    return self.end(Ok(()));
+                    return Poll::Ready(self.end(Ok(())).err().map(Err));
                 }
                 Poll::Pending => {
-                    self.shared.waker.register(cx.waker());
-                    // An edit that came before the registration would wake nobody.
-                    if !chain.closed.load(Ordering::Relaxed)
-                        && chain.version != self.shared.version.load(Ordering::Acquire)
-                    {
+                    if self.edited_meanwhile(cx) {
                         continue;
                     }
                     return Poll::Pending;
@@ -501,11 +507,10 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
             self.cell.add_out_n((buf.len() - before) as u64);
             match pulled {
                 Poll::Ready(Pulled::More) => return Poll::Ready(Pulled::More),
-                Poll::Ready(Pulled::Ended(Err(error))) => return self.end_batch(Err(error)),
+                Poll::Ready(Pulled::Ended(Err(error))) => return Poll::Ready(Pulled::Ended(self.end(Err(error)))),
                 Poll::Ready(Pulled::Ended(Ok(()))) => {
-                    let drained = chain.closed.load(Ordering::Relaxed) && !lock(&self.inlet).ended;
-                    if !drained {
-                        return self.end_batch(Ok(()));
+                    if !self.drained() {
+                        return Poll::Ready(Pulled::Ended(self.end(Ok(()))));
                     }
                     // The elements of the old chain go now; the next call builds the new one.
                     self.chain = None;
@@ -514,10 +519,7 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
                     }
                 }
                 Poll::Pending => {
-                    self.shared.waker.register(cx.waker());
-                    if !chain.closed.load(Ordering::Relaxed)
-                        && chain.version != self.shared.version.load(Ordering::Acquire)
-                    {
+                    if self.edited_meanwhile(cx) {
                         continue;
                     }
                     return Poll::Pending;

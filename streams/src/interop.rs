@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use crate::error::{SourceClosed, StreamError};
 use crate::graph::Completion;
 use crate::ops::TryMapAsync;
-use crate::sink::Sink;
+use crate::sink::{tell_end, Sink};
 use crate::source::Source;
 use crate::stage::{BoxUpstream, Pull, Stage, Upstream};
 use crate::stats::StageCell;
@@ -352,16 +352,7 @@ impl<T: Send + 'static> Sink<T, Completion<()>> {
                     }
                 };
                 drop(upstream);
-                match &result {
-                    Ok(()) => {
-                        cell.completed();
-                        actor.tell(on_complete);
-                    }
-                    Err(error) => {
-                        cell.failed();
-                        actor.tell(on_failure(error.clone()));
-                    }
-                }
+                tell_end(&actor, &cell, &result, on_complete, on_failure);
                 tx.send(result);
             });
             completion

@@ -106,11 +106,23 @@ async fn consume<T>(
         Poll::Pending
     })
     .await;
-    match &result {
-        Ok(()) => cell.completed(),
-        Err(_) => cell.failed(),
-    }
+    cell.record_end(&result);
     result
+}
+
+/// Records how an actor sink's stream ended and tells the actor.
+pub(crate) fn tell_end<M: Send + 'static>(
+    actor: &ActorRef<M>,
+    cell: &StageCell,
+    result: &Result<(), StreamError>,
+    on_complete: M,
+    on_failure: impl FnOnce(StreamError) -> M,
+) {
+    cell.record_end(result);
+    match result {
+        Ok(()) => actor.tell(on_complete),
+        Err(error) => actor.tell(on_failure(error.clone())),
+    }
 }
 
 impl<T: Send + 'static> Sink<T, Completion<()>> {
@@ -158,16 +170,7 @@ impl<T: Send + 'static> Sink<T, Completion<()>> {
                     }
                 };
                 drop(upstream);
-                match &result {
-                    Ok(()) => {
-                        cell.completed();
-                        actor.tell(on_complete);
-                    }
-                    Err(error) => {
-                        cell.failed();
-                        actor.tell(on_failure(error.clone()));
-                    }
-                }
+                tell_end(&actor, &cell, &result, on_complete, on_failure);
                 tx.send(result);
             });
             completion

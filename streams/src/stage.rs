@@ -456,10 +456,7 @@ impl<S: Stage> StageLink<S> {
         self.upstream = None;
         self.publish();
         self.cell.set_buffered(0);
-        match &end {
-            Ok(()) => self.cell.completed(),
-            Err(_) => self.cell.failed(),
-        }
+        self.cell.record_end(&end);
         end
     }
 

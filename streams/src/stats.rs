@@ -373,15 +373,15 @@ impl StageCell {
     /// Records how the stream ended and turns it into what a stage's
     /// `poll_next` yields: nothing after completion, the error after a failure.
     pub(crate) fn ended<T>(&self, end: Result<(), StreamError>) -> Option<Result<T, StreamError>> {
+        self.record_end(&end);
+        end.err().map(Err)
+    }
+
+    /// Records how the stage ended: completed or failed.
+    pub(crate) fn record_end(&self, end: &Result<(), StreamError>) {
         match end {
-            Ok(()) => {
-                self.completed();
-                None
-            }
-            Err(error) => {
-                self.failed();
-                Some(Err(error))
-            }
+            Ok(()) => self.completed(),
+            Err(_) => self.failed(),
         }
     }
 
