@@ -80,6 +80,7 @@ pub struct GraphBuilder {
     edges: Vec<Edge>,
     slots: usize,
     allow_cycles: bool,
+    editable_edges: bool,
     problem: Option<GraphError>,
 }
 
@@ -109,6 +110,7 @@ impl GraphBuilder {
             edges: Vec::new(),
             slots: 0,
             allow_cycles: false,
+            editable_edges: false,
             problem: None,
         }
     }
@@ -120,6 +122,19 @@ impl GraphBuilder {
     /// graph with [`take`](crate::Flow::take) or a [`KillSwitch`](crate::KillSwitch) in the cycle.
     pub fn allow_cycles(&mut self) -> &mut Self {
         self.allow_cycles = true;
+        self
+    }
+
+    /// Makes every edge [connected](GraphBuilder::connect) from now on
+    /// editable while the graph runs, as
+    /// [`connect_editable`](GraphBuilder::connect_editable) does, with
+    /// the slot named `from->to` after the edge's nodes (`from->to#2`,
+    /// `#3`, ... for further edges between the same two nodes). Each slot
+    /// is a node of its own in the graph's shape. An empty slot passes
+    /// elements on at the cost of an atomic load and an uncontended lock
+    /// per batch of elements, and fuses with its neighbours.
+    pub fn editable_edges(&mut self) -> &mut Self {
+        self.editable_edges = true;
         self
     }
 
@@ -339,6 +354,61 @@ impl GraphBuilder {
     /// connected, a port of another builder) are reported by
     /// [`build`](GraphBuilder::build).
     pub fn connect<T: Send + 'static>(&mut self, from: OutPort<T>, to: InPort<T>) {
+        if self.editable_edges && from.graph == self.id && to.graph == self.id {
+            let name = self.edge_name(from.node, to.node);
+            return self.connect_editable(from, to, name);
+        }
+        self.join(from, to);
+    }
+
+    /// Connects an outlet to an inlet through an empty editable slot
+    /// called `slot`, a flow node of that name: a
+    /// [`GraphManager`](crate::GraphManager) running the graph can then
+    /// insert stages on this edge and remove them again while elements
+    /// flow, as for any [`editable`](crate::Flow::editable) slot.
+    ///
+    /// ```
+    /// use compaktor_streams::{Flow, GraphBuilder, GraphManager, Segment, Sink, Source};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut g = GraphBuilder::new();
+    /// let (numbers, _) = g.source("numbers", Source::from_iter(1..=3u32));
+    /// let (total_in, total) = g.sink("total", Sink::fold(0, |a, n| a + n));
+    /// g.connect_editable(numbers, total_in, "tap");
+    /// let manager = GraphManager::new();
+    /// let mut graph = manager.add("sums", g.build()?)?;
+    /// let tenfold = Segment::new("tenfold", || Flow::new().map(|n: u32| n * 10));
+    /// manager.insert_segment("sums", "tap", 0, tenfold)?;
+    /// manager.start("sums")?;
+    /// assert_eq!(graph.take(total).await?, 60);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connect_editable<T: Send + 'static>(&mut self, from: OutPort<T>, to: InPort<T>, slot: impl Into<String>) {
+        if from.graph != self.id || to.graph != self.id {
+            return self.fail(GraphError::ForeignPort);
+        }
+        let slot = slot.into();
+        let (slot_in, slot_out, _) = self.flow(slot.clone(), Flow::new().editable(slot, Vec::new()));
+        self.join(from, slot_in);
+        self.join(slot_out, to);
+    }
+
+    /// `from->to`, numbered if the name is taken.
+    fn edge_name(&self, from: usize, to: usize) -> String {
+        let base = format!("{}->{}", self.nodes[from].name, self.nodes[to].name);
+        let taken = |name: &str| self.nodes.iter().any(|n| &*n.name == name);
+        if !taken(&base) {
+            return base;
+        }
+        (2..)
+            .map(|n| format!("{base}#{n}"))
+            .find(|name| !taken(name))
+            .unwrap_or(base)
+    }
+
+    fn join<T: Send + 'static>(&mut self, from: OutPort<T>, to: InPort<T>) {
         if from.graph != self.id || to.graph != self.id {
             return self.fail(GraphError::ForeignPort);
         }

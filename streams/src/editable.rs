@@ -61,7 +61,9 @@ type MakeFlow<T> = Arc<dyn Fn() -> Flow<T, T> + Send + Sync>;
 ///   shows them under the slot. The slot itself is a stage named `"editable"`.
 /// - Only slots are editable: an edge of a [`GraphBuilder`](crate::GraphBuilder)
 ///   graph can be edited if a flow node with a slot sits on it (an empty
-///   slot passes elements through). A segment must map `T` to `T`, so
+///   slot passes elements through;
+///   [`editable_edges`](crate::GraphBuilder::editable_edges) puts one on
+///   every edge). A segment must map `T` to `T`, so
 ///   inserting a stage never changes the types around the slot, and a
 ///   segment that completes on its own (`take`) completes the slot.
 ///

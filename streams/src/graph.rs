@@ -70,8 +70,17 @@ impl Materializer {
         self.controls.slots.push(slot);
     }
 
-    /// Makes a tunable parameter reachable by name.
+    /// Makes a tunable parameter reachable by name (once, however many
+    /// stages read it).
     pub(crate) fn register_tunable(&mut self, tunable: Arc<dyn TunableHandle>) {
+        if self
+            .controls
+            .tunables
+            .iter()
+            .any(|known| known.name() == tunable.name())
+        {
+            return;
+        }
         self.controls.tunables.push(tunable);
     }
 

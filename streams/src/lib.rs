@@ -132,10 +132,12 @@
 //! renders as JSON or Graphviz DOT. It edits what a graph declares
 //! editable, while it runs, without losing or duplicating an element: a
 //! [`Tunable`] parameter ([`filter_tunable`](Source::filter_tunable),
-//! [`throttle_tunable`](Source::throttle_tunable)) changes between two
-//! elements; an [`editable`](Source::editable) slot's chain of
-//! [`Segment`]s takes insertions, removals and replacements, applied once
-//! the running chain has drained.
+//! [`throttle_tunable`](Source::throttle_tunable), or a custom stage's
+//! [`Tuned`] copy) changes between two elements; an
+//! [`editable`](Source::editable) slot's chain of [`Segment`]s takes
+//! insertions, removals and replacements, applied once the running chain
+//! has drained. A [`GraphBuilder`] graph can put such a slot on every
+//! edge ([`editable_edges`](GraphBuilder::editable_edges)).
 //!
 //! ```
 //! use compaktor_streams::{Flow, GraphManager, Keep, Segment, Sink, Source};
@@ -213,9 +215,10 @@
 //! of sources, sinks and junctions, and of `fold`'s accumulator on
 //! restart; Akka's restart-with-backoff wrappers (`RestartSource` and
 //! friends). Live edits reach only what a
-//! graph declares editable (slots and tunable parameters): an arbitrary
-//! edge or a stage's parameters cannot be changed unless the blueprint made
-//! room for it, and a slot's segments restart their state at each edit.
+//! graph declares editable (slots, which a builder graph may put on every
+//! edge, and tunable parameters): a stage outside a slot cannot be removed,
+//! an edge of a linear pipeline takes stages only where an `editable` slot
+//! was placed, and a slot's segments restart their state at each edit.
 //! Time spent backpressured is measured by async boundaries, fan-out
 //! junctions and fused stages that hold elements downstream does not take
 //! (a `buffer`, a `batch`); fan-in junctions, sources and merge-hub
@@ -233,7 +236,7 @@
 //! | build a graph | [`GraphBuilder`], [`InPort`], [`OutPort`], [`Materialized`], [`GraphError`] |
 //! | attach streams at runtime | [`MergeHub`], [`BroadcastHub`] |
 //! | run it | [`RunnableGraph`], [`Completion`], [`KillSwitch`] |
-//! | write an operator | [`Stage`], [`Outlet`] |
+//! | write an operator | [`Stage`], [`Outlet`], [`Timers`], [`Tuned`] |
 //! | handle a stage's errors | [`Decider`], [`Directive`] |
 //! | use actors in a stream | [`Flow::ask`], [`Source::actor_ref_with_backpressure`], [`ActorSourceRef`], [`Sink::actor_ref_with_backpressure`], [`SourceClosed`] |
 //! | plug in a producer or consumer | [`protocol`], [`StreamPublisher`] |
@@ -263,6 +266,7 @@ mod source;
 mod stage;
 mod stats;
 mod supervision;
+mod timers;
 mod tunable;
 
 pub use builder::{FanInPorts, FanOutPorts, GraphBuilder, InPort, MatKey, Materialized, OutPort, ZipPorts};
@@ -285,4 +289,5 @@ pub use source::Source;
 pub use stage::{Outlet, Stage};
 pub use stats::{GraphStats, StageState, StageStats, StreamMonitor};
 pub use supervision::{Decider, Directive};
-pub use tunable::{ThrottleRate, Tunable};
+pub use timers::Timers;
+pub use tunable::{ThrottleRate, Tunable, Tuned};

@@ -33,7 +33,9 @@ use crate::tunable::Tunable;
 ///
 /// - **Parameters**: a stage built with a [`Tunable`](crate::Tunable)
 ///   ([`filter_tunable`](crate::Flow::filter_tunable),
-///   [`throttle_tunable`](crate::Flow::throttle_tunable)) reads it between
+///   [`throttle_tunable`](crate::Flow::throttle_tunable), or a custom
+///   stage reading a [`Tuned`](crate::Tuned) copy, registered with
+///   [`with_tunable`](crate::Flow::with_tunable)) reads it between
 ///   elements; [`set_parameter`](GraphManager::set_parameter) changes it by
 ///   name. The stage keeps its state (a throttle its saved tokens).
 /// - **Stages on an edge**: an [`editable`](crate::Flow::editable) slot
@@ -44,8 +46,12 @@ use crate::tunable::Tunable;
 ///   change it. The slot drains its running chain before it builds the
 ///   new one, so no element is lost or duplicated and order is kept; the
 ///   segments' state starts afresh. [`Segment`] has the details and
-///   limits. Other edges cannot be edited: put an empty
-///   slot where you may want a stage later.
+///   limits. In a [`GraphBuilder`](crate::GraphBuilder) graph,
+///   [`editable_edges`](crate::GraphBuilder::editable_edges) puts an
+///   empty slot on every edge (or
+///   [`connect_editable`](crate::GraphBuilder::connect_editable) on one);
+///   in a linear pipeline, put an empty slot where you may want a stage
+///   later. Stages outside slots cannot be removed or replaced.
 ///
 /// Edits work the same on a graph that has not started: they change what
 /// will run. An edit never waits; it takes effect on the slot's own task,

@@ -56,6 +56,22 @@ macro_rules! operators {
             })
         }
 
+        /// Makes `parameter` reachable by its name through the
+        /// [`GraphManager`](crate::GraphManager) that runs this graph, for
+        /// custom stages that read it through a [`Tuned`](crate::Tuned)
+        /// copy (the built-in `*_tunable` operators do this themselves).
+        /// The stream itself is unchanged.
+        pub fn with_tunable<P>(self, parameter: &$crate::Tunable<P>) -> $ret!($T)
+        where
+            P: Clone + std::fmt::Debug + Send + 'static,
+        {
+            let handle = parameter.handle();
+            self.via_upstream(move |upstream, m| {
+                m.register_tunable(handle);
+                upstream
+            })
+        }
+
         /// Passes on the elements for which `predicate` is true.
         pub fn filter(self, predicate: impl FnMut(&$T) -> bool + Send + 'static) -> $ret!($T) {
             self.via_stage($crate::ops::Filter::new(predicate))

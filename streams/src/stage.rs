@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 use crate::error::StreamError;
 use crate::stats::StageCell;
 use crate::supervision::{panic_message, Decider, Directive};
+use crate::timers::Timers;
 
 /// What an upstream answers to a pull: an element, the end (`None`), or a
 /// failure (terminal, like the end).
@@ -112,10 +113,14 @@ const PUMP_BUDGET: usize = 64;
 /// - A stage may [`push`](Outlet::push) any number of elements in one
 ///   handler; they are delivered one per downstream demand before the
 ///   stage is asked again (Akka's `emit`).
+/// - A stage that waits for time schedules a timer through
+///   [`Outlet::timers`]; when it is due, [`on_timer`](Stage::on_timer)
+///   runs with its key (see [`Timers`]).
 /// - [`on_poll`](Stage::on_poll) runs whenever the stage is polled, for
-///   stages with their own asynchronous work (timers, futures). A stage that
-///   refuses to pull and has nothing to emit must have registered the
-///   waker of `cx` with that work, or the stream stalls.
+///   stages with their own asynchronous work (futures). A stage that
+///   refuses to pull and has nothing to emit must be waiting for a timer
+///   or have registered the waker of `cx` with that work, or the stream
+///   stalls.
 /// - A stage that works ahead of demand (a buffer) answers `true` to
 ///   `should_pull(false)` and holds what it pulls until downstream asks.
 /// - After [`complete`](Outlet::complete) or [`fail`](Outlet::fail) the
@@ -183,6 +188,13 @@ pub trait Stage: Send + 'static {
         downstream_waiting
     }
 
+    /// The timer `key`, scheduled through [`Outlet::timers`], is due. Runs
+    /// whether or not downstream is waiting, and is followed by
+    /// [`on_poll`](Stage::on_poll). By default nothing happens.
+    fn on_timer(&mut self, key: u64, out: &mut Outlet<Self::Out>) {
+        let _ = (key, out);
+    }
+
     /// Drives the stage's own asynchronous work (see the trait docs).
     fn on_poll(&mut self, cx: &mut Context<'_>, out: &mut Outlet<Self::Out>) {
         let _ = (cx, out);
@@ -200,14 +212,15 @@ pub trait Stage: Send + 'static {
     /// The stage's [`Decider`] chose [`Restart`](Directive::Restart) for
     /// an error it raised: reset the state to what it was when the stage
     /// was built (an accumulator to its zero, a counter to its start).
-    /// Elements already pushed are kept. By default nothing is reset.
+    /// Elements already pushed are kept; timers are cancelled. By default
+    /// nothing else is reset.
     fn on_restart(&mut self) {}
 
     /// Whether the stage handles each element on its own: every
     /// [`on_push`](Stage::on_push) pushes at most one element and never
     /// closes the outlet, and [`on_poll`](Stage::on_poll),
     /// [`should_pull`](Stage::should_pull) and [`buffered`](Stage::buffered)
-    /// keep their defaults, as in `map` and `filter`. The runtime may then
+    /// keep their defaults and no timer is scheduled, as in `map` and `filter`. The runtime may then
     /// pull, for such a stage, as many elements as downstream has asked
     /// for at once and hand them over in one loop: fewer calls per element,
     /// and never more pulled than asked for. By default `false`.
@@ -216,7 +229,8 @@ pub trait Stage: Send + 'static {
     }
 }
 
-/// Where a [`Stage`] puts its output and its terminal signal.
+/// Where a [`Stage`] puts its output and its terminal signal, and keeps
+/// its [`Timers`].
 #[derive(Debug)]
 pub struct Outlet<T> {
     // The common case is one element per pull: keep it out of the deque.
@@ -225,6 +239,7 @@ pub struct Outlet<T> {
     end: Option<Result<(), StreamError>>,
     closed: bool,
     pulled: bool,
+    timers: Timers,
 }
 
 impl<T> Outlet<T> {
@@ -235,7 +250,13 @@ impl<T> Outlet<T> {
             end: None,
             closed: false,
             pulled: false,
+            timers: Timers::default(),
         }
+    }
+
+    /// The stage's timers: each calls [`Stage::on_timer`] when it is due.
+    pub fn timers(&mut self) -> &mut Timers {
+        &mut self.timers
     }
 
     /// Whether downstream is waiting for an element right now (Akka's
@@ -400,6 +421,7 @@ impl<S: Stage> StageLink<S> {
         self.out.end = None;
         self.cell.add_error();
         if directive == Directive::Restart {
+            self.out.timers.clear();
             self.stage.on_restart();
         }
         true
@@ -454,6 +476,7 @@ impl<S: Stage> StageLink<S> {
         self.released();
         self.finished = true;
         self.upstream = None;
+        self.out.timers.clear();
         self.publish();
         self.cell.set_buffered(0);
         self.cell.record_end(&end);
@@ -488,6 +511,7 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
                 return Poll::Ready(self.finish(end).err().map(Err));
             }
             let was_closed = self.out.closed;
+            self.fire_timers(cx);
             self.stage.on_poll(cx, &mut self.out);
             if self.decide(was_closed) || !self.out.is_empty() || self.out.end.is_some() {
                 continue;
@@ -607,6 +631,26 @@ impl<S: Stage> StageLink<S> {
         self.cell.set_buffered(self.stage.buffered());
     }
 
+    /// Runs [`Stage::on_timer`] for each due timer; the next deadline
+    /// holds the task's waker.
+    #[inline]
+    fn fire_timers(&mut self, cx: &mut Context<'_>) {
+        if self.out.timers.is_idle() {
+            return;
+        }
+        // A timer rescheduled at once from its own handler must not hold the task.
+        for _ in 0..PUMP_BUDGET {
+            if self.out.closed {
+                return;
+            }
+            let Some(key) = self.out.timers.poll_due(cx) else {
+                return;
+            };
+            self.stage.on_timer(key, &mut self.out);
+        }
+        cx.waker().wake_by_ref();
+    }
+
     /// Downstream pulls: a spell of backpressure, if any, is over.
     #[inline]
     fn released(&mut self) {
@@ -620,6 +664,7 @@ impl<S: Stage> StageLink<S> {
     /// ready, so the task is polled again to hand them on.
     fn poll_stage(&mut self, cx: &mut Context<'_>) {
         let was_closed = self.out.closed;
+        self.fire_timers(cx);
         self.stage.on_poll(cx, &mut self.out);
         if self.decide(was_closed) {
             cx.waker().wake_by_ref();

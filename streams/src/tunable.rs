@@ -108,8 +108,9 @@ impl<P: Clone + fmt::Debug + Send + 'static> Tunable<P> {
         self.shared.waker.wake();
     }
 
-    /// What a stage keeps: the value as of the last version it saw.
-    pub(crate) fn reader(&self) -> Tuned<P> {
+    /// A copy for a stage to keep: the value as of the last version it
+    /// saw, refreshed at the stage's own pace.
+    pub fn reader(&self) -> Tuned<P> {
         let seen = self.shared.version.load(Ordering::Acquire);
         Tuned {
             value: self.get(),
@@ -123,16 +124,64 @@ impl<P: Clone + fmt::Debug + Send + 'static> Tunable<P> {
     }
 }
 
-/// A stage's copy of a [`Tunable`].
-pub(crate) struct Tuned<P> {
+/// A stage's copy of a [`Tunable`]: reading it costs one atomic load while
+/// the value has not changed.
+///
+/// A custom [`Stage`](crate::Stage) keeps one, calls
+/// [`current`](Tuned::current) where it needs the value, and its flow says
+/// [`with_tunable`](crate::Flow::with_tunable) so that a
+/// [`GraphManager`](crate::GraphManager) can set it by name.
+///
+/// ```
+/// use compaktor_streams::{Flow, GraphManager, Outlet, Sink, Source, Stage, Tunable, Tuned};
+///
+/// /// Multiplies each element by a factor that can change while it runs.
+/// struct Scale(Tuned<u32>);
+///
+/// impl Stage for Scale {
+///     type In = u32;
+///     type Out = u32;
+///     fn on_push(&mut self, element: u32, out: &mut Outlet<u32>) {
+///         out.push(element * *self.0.current());
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let factor = Tunable::new("factor", 10u32);
+/// let manager = GraphManager::new();
+/// let (sender, all) = manager.run(
+///     "scaled",
+///     Source::channel(4)
+///         .via(Flow::from_stage(Scale(factor.reader())).with_tunable(&factor))
+///         .to_mat(Sink::collect(), compaktor_streams::Keep::both),
+/// )?;
+/// sender.send(1).await?;
+/// manager.set_parameter("scaled", "factor", 100u32)?;
+/// sender.send(2).await?;
+/// drop(sender);
+/// assert_eq!(all.await?.last(), Some(&200));
+/// # Ok(())
+/// # }
+/// ```
+pub struct Tuned<P> {
     tunable: Tunable<P>,
     seen: u64,
     value: P,
 }
 
+impl<P: fmt::Debug> fmt::Debug for Tuned<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tuned")
+            .field("name", &self.tunable.shared.name)
+            .field("value", &self.value)
+            .finish()
+    }
+}
+
 impl<P: Clone> Tuned<P> {
     /// Takes a new value if there is one; `true` if it did.
-    pub(crate) fn refresh(&mut self) -> bool {
+    pub fn refresh(&mut self) -> bool {
         let version = self.tunable.shared.version.load(Ordering::Acquire);
         if version == self.seen {
             return false;
@@ -143,13 +192,21 @@ impl<P: Clone> Tuned<P> {
     }
 
     /// The value, refreshed first.
-    pub(crate) fn current(&mut self) -> &P {
+    pub fn current(&mut self) -> &P {
         self.refresh();
         &self.value
     }
 
-    /// Wakes `waker` at the next change.
-    pub(crate) fn wake_on_change(&self, waker: &Waker) {
+    /// The value as of the last refresh, without looking for a new one
+    /// (for `&self` handlers such as [`Stage::should_pull`](crate::Stage::should_pull)).
+    pub fn last(&self) -> &P {
+        &self.value
+    }
+
+    /// Wakes `waker` at the next change: a stage waiting for a timer can
+    /// then take a new value at once (as `throttle_tunable` does with a
+    /// new rate). Only the last waker registered on a tunable is woken.
+    pub fn wake_on_change(&self, waker: &Waker) {
         self.tunable.shared.waker.register(waker);
     }
 }

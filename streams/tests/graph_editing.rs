@@ -215,6 +215,65 @@ async fn replacing_a_stage_in_a_graph_builder_flow_node_mid_stream() {
     assert_eq!(all, expected);
 }
 
+#[tokio::test]
+async fn any_edge_of_a_builder_graph_takes_a_stage_and_gives_it_back_mid_stream() {
+    const N: u64 = 10_000;
+    const K: u64 = 2_500;
+    const L: u64 = 6_000;
+    const MARK: u64 = 1_000_000;
+    let manager = GraphManager::new();
+    let (count, mut seen) = counter();
+    let mut g = GraphBuilder::new();
+    g.editable_edges();
+    let (numbers, sender) = g.source("numbers", Source::channel(16).via(count));
+    let fan = g.broadcast("fan", 2);
+    let (all_in, all) = g.sink("all", Sink::collect());
+    let (sum_in, sum) = g.sink("sum", Sink::fold(0u64, |a, n| a + n));
+    g.connect(numbers, fan.inlet);
+    g.connect(fan.outlets[0], all_in);
+    g.connect(fan.outlets[1], sum_in);
+    let mut running = manager.run("edges", g.build().unwrap()).unwrap();
+    let tx = running.take(sender);
+
+    feed(&tx, 0..K).await;
+    reached(&mut seen, K, "the first elements").await;
+    let mark = Segment::new("mark", || Flow::new().map(|n: u64| n + MARK));
+    manager.insert_segment("edges", "fan->all", 0, mark).unwrap();
+    feed(&tx, K..L).await;
+    reached(&mut seen, L, "the marked elements").await;
+    manager.remove_segment("edges", "fan->all", "mark").unwrap();
+    feed(&tx, L..N).await;
+    drop(tx);
+    let all = done("the edited edge", running.take(all)).await.unwrap();
+    assert_eq!(
+        done("the other edge", running.take(sum)).await.unwrap(),
+        (0..N).sum::<u64>()
+    );
+
+    // Every element once and in order; a run of marked ones between the
+    // edits. The broadcast buffers elements, so a few counted before an
+    // edit may reach the edge after it; none can reach it before.
+    assert_eq!(all.len() as u64, N);
+    let unmarked: Vec<u64> = all.iter().map(|n| n % MARK).collect();
+    assert_eq!(unmarked, (0..N).collect::<Vec<_>>());
+    let first = all.iter().position(|&n| n >= MARK).expect("marked elements") as u64;
+    let after = all.iter().rposition(|&n| n >= MARK).unwrap() as u64 + 1;
+    assert!(
+        all[first as usize..after as usize].iter().all(|&n| n >= MARK),
+        "one marked run"
+    );
+    assert!((K - 64..=K).contains(&first), "marking began at {first}");
+    assert!((L - 64..=L).contains(&after), "marking ended at {after}");
+
+    let described = manager.describe("edges").unwrap();
+    let names: Vec<&str> = described.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["numbers", "fan", "all", "sum", "numbers->fan", "fan->all", "fan->sum"]
+    );
+    assert_eq!(described.node("fan->all").unwrap().stats.elements_out, N);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_racing_a_stream_on_other_threads_lose_and_duplicate_nothing() {
     const N: u64 = 50_000;

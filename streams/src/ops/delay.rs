@@ -1,12 +1,10 @@
 //! `delay`: hold each element for a fixed time after it arrives.
 
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::Context;
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::stage::{Outlet, Stage};
 
@@ -60,15 +58,16 @@ impl<T> DelayQueue<T> {
 /// Pulls ahead of demand into a [`DelayQueue`] and backpressures when it is full.
 pub(crate) struct Delay<T> {
     queue: DelayQueue<T>,
-    sleep: Option<Pin<Box<Sleep>>>,
     upstream_done: bool,
 }
+
+/// The timer that wakes the stage when the oldest element is due.
+const OLDEST_DUE: u64 = 0;
 
 impl<T> Delay<T> {
     pub(crate) fn new(by: Duration, capacity: usize) -> Self {
         Delay {
             queue: DelayQueue::new(by, capacity),
-            sleep: None,
             upstream_done: false,
         }
     }
@@ -94,9 +93,12 @@ impl<T: Send + 'static> Stage for Delay<T> {
         self.upstream_done = true;
     }
 
-    fn on_poll(&mut self, cx: &mut Context<'_>, out: &mut Outlet<T>) {
+    // Runs after each timer and each pull: hands on what is due when
+    // downstream waits, and sets the timer for what is not due yet.
+    fn on_poll(&mut self, _cx: &mut Context<'_>, out: &mut Outlet<T>) {
+        let now = Instant::now();
         if out.is_pulled() && out.is_empty() {
-            if let Some(element) = self.queue.poll_due(Instant::now()) {
+            if let Some(element) = self.queue.poll_due(now) {
                 out.push(element);
             }
         }
@@ -104,20 +106,12 @@ impl<T: Send + 'static> Stage for Delay<T> {
             out.complete();
             return;
         }
-        // Wake up when the oldest element is due.
-        let Some(due) = self.queue.next_due() else {
-            self.sleep = None;
-            return;
-        };
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
-        if sleep.deadline() != due {
-            sleep.as_mut().reset(due);
-        }
-        if sleep.as_mut().poll(cx).is_ready() && out.is_empty() {
-            // Due, but downstream is not waiting: it will pull.
-            self.sleep = None;
+        // Due but not taken: downstream's next pull hands it on, no timer needed.
+        match self.queue.next_due() {
+            Some(due) if due > now && !out.timers().is_active(OLDEST_DUE) => {
+                out.timers().schedule_once(OLDEST_DUE, due - now);
+            }
+            _ => {}
         }
     }
 

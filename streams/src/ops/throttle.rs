@@ -1,11 +1,9 @@
 //! `throttle`: at most so many elements per period, with a burst allowance.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::task::Context;
 use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::stage::{Outlet, Stage};
 use crate::tunable::{ThrottleRate, Tuned};
@@ -72,8 +70,8 @@ pub(crate) struct Throttle<T> {
     per: Duration,
     burst: u32,
     bucket: Option<TokenBucket>,
+    /// An element waiting for a token, with the [`RETRY`] timer set.
     pending: Option<T>,
-    sleep: Option<Pin<Box<Sleep>>>,
     upstream_done: bool,
     /// Where the rate comes from, when it can change while running.
     tuning: Option<Tuned<ThrottleRate>>,
@@ -87,7 +85,6 @@ impl<T> Throttle<T> {
             burst,
             bucket: None,
             pending: None,
-            sleep: None,
             upstream_done: false,
             tuning: None,
         }
@@ -102,8 +99,7 @@ impl<T> Throttle<T> {
     }
 
     /// Takes a new rate, if one was set: the bucket keeps the tokens it
-    /// has (up to the new burst) and its clock, and a waiting element is
-    /// offered again at once. `true` if the rate changed.
+    /// has (up to the new burst) and its clock. `true` if the rate changed.
     fn retune(&mut self) -> bool {
         let Some(tuning) = self.tuning.as_mut() else {
             return false;
@@ -120,9 +116,6 @@ impl<T> Throttle<T> {
             bucket.tokens = old.tokens.min(bucket.capacity);
             self.bucket = Some(bucket);
         }
-        if let Some(sleep) = self.sleep.as_mut() {
-            sleep.as_mut().reset(Instant::now());
-        }
         true
     }
 
@@ -131,7 +124,27 @@ impl<T> Throttle<T> {
         self.bucket
             .get_or_insert_with(|| TokenBucket::new(now, burst, interval))
     }
+
+    /// Sends `element` if a token is free, else holds it until one is.
+    fn offer(&mut self, element: T, out: &mut Outlet<T>) {
+        let now = Instant::now();
+        match self.bucket(now).offer(now) {
+            None => {
+                out.push(element);
+                if self.upstream_done {
+                    out.complete();
+                }
+            }
+            Some(wait) => {
+                self.pending = Some(element);
+                out.timers().schedule_once(RETRY, wait);
+            }
+        }
+    }
 }
+
+/// The timer of an element waiting for a token.
+const RETRY: u64 = 0;
 
 impl<T: Send + 'static> Stage for Throttle<T> {
     type In = T;
@@ -147,14 +160,7 @@ impl<T: Send + 'static> Stage for Throttle<T> {
 
     fn on_push(&mut self, element: T, out: &mut Outlet<T>) {
         self.retune();
-        let now = Instant::now();
-        match self.bucket(now).offer(now) {
-            None => out.push(element),
-            Some(wait) => {
-                self.pending = Some(element);
-                self.sleep = Some(Box::pin(tokio::time::sleep_until(now + wait)));
-            }
-        }
+        self.offer(element, out);
     }
 
     fn on_upstream_finish(&mut self, out: &mut Outlet<T>) {
@@ -164,35 +170,23 @@ impl<T: Send + 'static> Stage for Throttle<T> {
         }
     }
 
-    fn on_poll(&mut self, cx: &mut Context<'_>, out: &mut Outlet<T>) {
-        if self.sleep.is_some() {
-            if let Some(tuning) = &self.tuning {
-                // A new rate should not wait for the end of the old wait.
-                tuning.wake_on_change(cx.waker());
-            }
-            self.retune();
+    fn on_timer(&mut self, _key: u64, out: &mut Outlet<T>) {
+        if let Some(element) = self.pending.take() {
+            self.offer(element, out);
         }
-        let Some(sleep) = self.sleep.as_mut() else { return };
-        if sleep.as_mut().poll(cx).is_pending() {
+    }
+
+    fn on_poll(&mut self, cx: &mut Context<'_>, out: &mut Outlet<T>) {
+        if self.pending.is_none() {
             return;
         }
-        let now = Instant::now();
-        match self.bucket(now).offer(now) {
-            None => {
-                self.sleep = None;
-                if let Some(element) = self.pending.take() {
-                    out.push(element);
-                }
-                if self.upstream_done {
-                    out.complete();
-                }
-            }
-            Some(wait) => {
-                if let Some(sleep) = self.sleep.as_mut() {
-                    sleep.as_mut().reset(now + wait);
-                    // Poll once more so the reset timer holds our waker.
-                    let _ = sleep.as_mut().poll(cx);
-                }
+        if let Some(tuning) = &self.tuning {
+            // A new rate should not wait for the end of the old wait.
+            tuning.wake_on_change(cx.waker());
+        }
+        if self.retune() {
+            if let Some(element) = self.pending.take() {
+                self.offer(element, out);
             }
         }
     }
