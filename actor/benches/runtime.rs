@@ -41,19 +41,18 @@ fn main() {
         .unwrap();
     println!("compaktor-actor benchmark (release, tokio multi-thread, 2 workers)\n");
     if wanted("tell") {
-        let floor = median(|| rt.block_on(floor_tell()));
-        let ours = median(|| rt.block_on(actor_tell()));
+        let (floor, ours) = paired(|| rt.block_on(floor_tell()), || rt.block_on(actor_tell()));
         row("tell 1→1 (msg/s)", ours, floor, "tokio unbounded mpsc");
     }
     if wanted("fan-in") {
-        let floor = median(|| rt.block_on(floor_fan_in()));
-        let ours = median(|| rt.block_on(actor_fan_in()));
+        let (floor, ours) = paired(|| rt.block_on(floor_fan_in()), || rt.block_on(actor_fan_in()));
         row("fan-in 8→1 (msg/s)", ours, floor, "tokio unbounded mpsc");
     }
     if wanted("ask") {
         // Both sides run on the workers, as in a service; not on the main thread.
-        let (f50, f99) = rt.block_on(async { tokio::spawn(floor_ask()).await.unwrap() });
-        let (a50, a99) = rt.block_on(async { tokio::spawn(actor_ask()).await.unwrap() });
+        let floor = || rt.block_on(async { tokio::spawn(floor_ask()).await.unwrap() });
+        let ours = || rt.block_on(async { tokio::spawn(actor_ask()).await.unwrap() });
+        let ((f50, f99), (a50, a99)) = paired_percentiles(floor, ours);
         println!(
             "{:<28} p50 {:>7.3} µs  p99 {:>7.3} µs   floor p50 {:>7.3} µs  p99 {:>7.3} µs   p50 ratio {:.2}× (mpsc + oneshot)",
             "ask round trip",
@@ -65,13 +64,11 @@ fn main() {
         );
     }
     if wanted("spawn") {
-        let floor = median(|| rt.block_on(floor_spawn()));
-        let ours = median(|| rt.block_on(actor_spawn()));
+        let (floor, ours) = paired(|| rt.block_on(floor_spawn()), || rt.block_on(actor_spawn()));
         row("spawn+stop (actors/s)", ours, floor, "tokio task + channel");
     }
     if wanted("router") {
-        let direct = median(|| rt.block_on(actor_tell()));
-        let routed = median(|| rt.block_on(router_tell()));
+        let (direct, routed) = paired(|| rt.block_on(actor_tell()), || rt.block_on(router_tell()));
         row("round-robin ×4 (msg/s)", routed, direct, "direct tell to one actor");
     }
     drop(rt);
@@ -88,10 +85,40 @@ fn main() {
     }
 }
 
-fn median(mut run: impl FnMut() -> f64) -> f64 {
-    let mut samples: Vec<f64> = (0..RUNS).map(|_| run()).collect();
+/// The medians of `RUNS` runs of the floor and of ours, taken in turns so
+/// that drift in the machine's state (allocator, scheduler, a noisy
+/// neighbour) falls on both alike.
+fn paired(mut floor: impl FnMut() -> f64, mut ours: impl FnMut() -> f64) -> (f64, f64) {
+    let (mut floors, mut ourses) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
+    for _ in 0..RUNS {
+        floors.push(floor());
+        ourses.push(ours());
+    }
+    (median(floors), median(ourses))
+}
+
+/// [`paired`] for (p50, p99) pairs: the median of each percentile.
+fn paired_percentiles(
+    mut floor: impl FnMut() -> (f64, f64),
+    mut ours: impl FnMut() -> (f64, f64),
+) -> ((f64, f64), (f64, f64)) {
+    let (mut floors, mut ourses) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
+    for _ in 0..RUNS {
+        floors.push(floor());
+        ourses.push(ours());
+    }
+    let medians = |runs: Vec<(f64, f64)>| {
+        (
+            median(runs.iter().map(|r| r.0).collect()),
+            median(runs.iter().map(|r| r.1).collect()),
+        )
+    };
+    (medians(floors), medians(ourses))
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    samples[RUNS / 2]
+    samples[samples.len() / 2]
 }
 
 fn row(name: &str, ours: f64, floor: f64, floor_name: &str) {
