@@ -117,20 +117,35 @@ pub enum FrameError {
 }
 
 /// A frame being built in one buffer: the header is written, the payload
-/// is appended in place (by a codec), and [`finish`](Self::finish) fills
-/// in the length — one allocation per message, no copy of the payload.
+/// is appended in place (by a codec), and [`seal`](Self::seal) fills in
+/// the length. The buffer can be reused for the next frame
+/// ([`start_in`](Self::start_in)), so building a frame need not allocate.
 pub(crate) struct FrameBuf(Vec<u8>);
 
 impl FrameBuf {
-    /// Starts a frame; fails if a text field is longer than 65 535 bytes.
+    /// Starts a frame in a buffer of its own; fails if a text field is
+    /// longer than 65 535 bytes.
+    #[cfg(test)]
     pub(crate) fn start(kind: Kind, recipient: &str, sender: Option<&str>, manifest: &str) -> Result<Self, FrameError> {
+        FrameBuf::start_in(Vec::new(), kind, recipient, sender, manifest)
+    }
+
+    /// Starts a frame in `out`, cleared first (its capacity is kept).
+    pub(crate) fn start_in(
+        mut out: Vec<u8>,
+        kind: Kind,
+        recipient: &str,
+        sender: Option<&str>,
+        manifest: &str,
+    ) -> Result<Self, FrameError> {
         let fields = [recipient, sender.unwrap_or(""), manifest];
         if fields.iter().any(|f| f.len() > u16::MAX as usize) {
             return Err(FrameError::Malformed("text field longer than 65535 bytes"));
         }
         let header = LENGTH_BYTES + 1 + fields.iter().map(|f| 2 + f.len()).sum::<usize>();
+        out.clear();
         // Room for a small payload without growing.
-        let mut out = Vec::with_capacity(header + 128);
+        out.reserve(header + 128);
         out.put_u32_le(0);
         out.put_u8(kind as u8);
         for field in fields {
@@ -145,14 +160,19 @@ impl FrameBuf {
         &mut self.0
     }
 
-    /// The finished frame; fails if it exceeds `max` bytes.
-    pub(crate) fn finish(mut self, max: usize) -> Result<Bytes, FrameError> {
+    /// The finished frame's bytes; fails if it exceeds `max` bytes.
+    pub(crate) fn seal(&mut self, max: usize) -> Result<&[u8], FrameError> {
         let len = self.0.len() - LENGTH_BYTES;
         if len > max {
             return Err(FrameError::TooLarge { len, max });
         }
         self.0[..LENGTH_BYTES].copy_from_slice(&(len as u32).to_le_bytes());
-        Ok(Bytes::from(self.0))
+        Ok(&self.0)
+    }
+
+    /// The buffer, for the next frame.
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        self.0
     }
 }
 
@@ -317,12 +337,19 @@ mod tests {
         let mut built = FrameBuf::start(Kind::Message, "r", Some("s"), "m").unwrap();
         built.payload().extend_from_slice(b"payload");
         assert_eq!(
-            &built.finish(MAX).unwrap()[..],
+            built.seal(MAX).unwrap(),
             &frame(Kind::Message, "r", Some("s"), "m", b"payload")[..]
         );
-        let mut big = FrameBuf::start(Kind::Message, "r", None, "m").unwrap();
+        // The same buffer serves the next frame.
+        let mut big = FrameBuf::start_in(built.into_vec(), Kind::Message, "r", None, "m").unwrap();
         big.payload().extend_from_slice(&[0; MAX]);
-        assert!(matches!(big.finish(MAX), Err(FrameError::TooLarge { max: MAX, .. })));
+        assert!(matches!(big.seal(MAX), Err(FrameError::TooLarge { max: MAX, .. })));
+        let mut small = FrameBuf::start_in(big.into_vec(), Kind::Message, "r", None, "m").unwrap();
+        small.payload().push(1);
+        assert_eq!(
+            small.seal(MAX).unwrap(),
+            &frame(Kind::Message, "r", None, "m", &[1])[..]
+        );
     }
 
     #[test]

@@ -106,6 +106,7 @@ mod handshake;
 mod inbound;
 mod link;
 mod node;
+mod outbound;
 mod peer;
 mod phi;
 mod registry;

@@ -524,11 +524,11 @@ impl Shared {
         self.system.dead_letter(&recipient, sender, msg, reason);
     }
 
-    /// A frame that could not go out: a dead letter, as bytes.
+    /// Frames that could not go out (one, or a run of them): dead letters.
     pub(crate) fn lost(&self, bytes: Bytes, error: &str) {
         let mut decoder = FrameDecoder::new(usize::MAX);
         decoder.push(&bytes);
-        if let Some(Ok(frame)) = decoder.next_frame() {
+        while let Some(Ok(frame)) = decoder.next_frame() {
             if frame.kind == Kind::Message {
                 let undelivered = UndeliveredFrame {
                     recipient: frame.recipient.as_str().to_owned(),

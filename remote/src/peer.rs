@@ -25,6 +25,7 @@ use crate::frame::{self, FrameBuf, FrameError, Kind};
 use crate::handshake::{self, DialError};
 use crate::link::{keep_new, Current, Dialer};
 use crate::node::{lock, Shared};
+use crate::outbound::FrameQueue;
 use crate::phi::PhiDetector;
 use crate::reliable::{self, Inbox, Outbox};
 
@@ -124,8 +125,8 @@ struct Control {
 pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
     shared: Weak<Shared>,
-    user: mpsc::Sender<Bytes>,
-    large: mpsc::Sender<Bytes>,
+    user: Arc<FrameQueue>,
+    large: Arc<FrameQueue>,
     max_frame: usize,
     large_message: usize,
     control: Mutex<Control>,
@@ -138,6 +139,14 @@ pub(crate) struct Peer {
     /// end has been queued: what a graceful shutdown waits for.
     progress: Notify,
 }
+
+thread_local! {
+    /// Where this thread builds the frames of user messages.
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest scratch buffer a thread keeps between messages.
+const SCRATCH_KEPT: usize = 64 * 1024;
 
 /// Why a user message was not queued.
 pub(crate) enum SendFailure<E> {
@@ -164,9 +173,9 @@ impl Peer {
         settings: &PeerSettings,
         runtime: &tokio::runtime::Handle,
     ) -> Arc<Peer> {
-        let (user, user_rx) = mpsc::channel(settings.send_queue);
+        let user = Arc::new(FrameQueue::new(settings.send_queue));
         // Large messages are few and big: a short queue bounds the memory.
-        let (large, large_rx) = mpsc::channel(16);
+        let large = Arc::new(FrameQueue::new(16));
         let (wanted, wanted_rx) = mpsc::channel(1);
         let (link, _) = watch::channel(LinkState {
             link: Link::Down,
@@ -175,8 +184,8 @@ impl Peer {
         let peer = Arc::new(Peer {
             addr,
             shared: Arc::downgrade(shared),
-            user,
-            large,
+            user: user.clone(),
+            large: large.clone(),
             max_frame: settings.max_frame,
             large_message: settings.large_message,
             control: Mutex::new(Control {
@@ -198,8 +207,8 @@ impl Peer {
         let weak = Arc::downgrade(&peer);
         runtime.spawn(drive(weak.clone(), wanted_rx, peer.link.subscribe()));
         runtime.spawn(write_control(weak.clone(), peer.link.subscribe()));
-        runtime.spawn(write_queue(weak.clone(), user_rx, peer.link.subscribe()));
-        runtime.spawn(write_queue(weak, large_rx, peer.link.subscribe()));
+        runtime.spawn(write_queue(weak.clone(), user, peer.link.subscribe()));
+        runtime.spawn(write_queue(weak, large, peer.link.subscribe()));
         peer
     }
 
@@ -212,26 +221,27 @@ impl Peer {
         manifest: &str,
         payload: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
     ) -> Result<(), SendFailure<E>> {
-        let mut frame = FrameBuf::start(Kind::Message, recipient, sender, manifest)
+        // Built in this thread's scratch buffer, then copied into the queue:
+        // no allocation per message.
+        let scratch = SCRATCH.with(std::cell::Cell::take);
+        let mut frame = FrameBuf::start_in(scratch, Kind::Message, recipient, sender, manifest)
             .map_err(|_| SendFailure::Refused(DeadLetterReason::Undecodable))?;
-        payload(frame.payload()).map_err(SendFailure::Payload)?;
-        let frame = frame.finish(self.max_frame).map_err(|e| {
-            SendFailure::Refused(match e {
-                FrameError::TooLarge { .. } => DeadLetterReason::TooLarge,
-                _ => DeadLetterReason::Undecodable,
-            })
-        })?;
-        let queue = if frame.len() > self.large_message {
-            &self.large
-        } else {
-            &self.user
+        let queued = match payload(frame.payload()) {
+            Err(error) => Err(SendFailure::Payload(error)),
+            Ok(()) => match frame.seal(self.max_frame) {
+                Ok(bytes) if bytes.len() > self.large_message => self.large.push(bytes),
+                Ok(bytes) => self.user.push(bytes),
+                Err(FrameError::TooLarge { .. }) => Err(DeadLetterReason::TooLarge),
+                Err(_) => Err(DeadLetterReason::Undecodable),
+            }
+            .map_err(SendFailure::Refused),
         };
-        queue.try_send(frame).map_err(|e| {
-            SendFailure::Refused(match e {
-                mpsc::error::TrySendError::Full(_) => DeadLetterReason::MailboxFull,
-                mpsc::error::TrySendError::Closed(_) => DeadLetterReason::Unreachable,
-            })
-        })
+        let scratch = frame.into_vec();
+        // A large message's buffer is not kept for the small ones after it.
+        if scratch.capacity() <= SCRATCH_KEPT {
+            SCRATCH.with(|cell| cell.set(scratch));
+        }
+        queued
     }
 
     /// Queues a system message: numbered, kept until acknowledged. Returns
@@ -811,18 +821,8 @@ async fn write_control(peer: Weak<Peer>, mut link: watch::Receiver<LinkState>) {
 const CONTROL_STALL: Duration = Duration::from_secs(10);
 
 /// Moves queued frames into `batch`, up to `max`.
-fn drain(rx: &mut mpsc::Receiver<Bytes>, batch: &mut Vec<Bytes>, max: usize) {
-    while batch.len() < max {
-        match rx.try_recv() {
-            Ok(bytes) => batch.push(bytes),
-            Err(_) => break,
-        }
-    }
-}
-
 /// A batch of frames as one buffer. quinn packs a stream's data by
-/// scanning its queued buffers, at a cost that grows with their number:
-/// one buffer per batch instead of one per frame triples throughput.
+/// scanning its queued buffers, at a cost that grows with their number.
 fn coalesce(batch: &[Bytes]) -> Bytes {
     if let [one] = batch {
         return one.clone();
@@ -848,19 +848,11 @@ async fn wait_up(link: &mut watch::Receiver<LinkState>) -> Option<Arc<Establishe
 /// stream of its own. Messages that cannot be written (no connection could
 /// be made, or it broke mid-write) become dead letters: delivery is at
 /// most once.
-async fn write_queue(peer: Weak<Peer>, mut rx: mpsc::Receiver<Bytes>, mut link: watch::Receiver<LinkState>) {
-    const BATCH: usize = 1024;
+async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::Receiver<LinkState>) {
     /// Frames worth gathering before a write when more keep coming.
     const GATHER: usize = 256;
-    let mut batch: Vec<Bytes> = Vec::with_capacity(BATCH);
     let mut stream: Option<(Arc<Established>, quinn::SendStream)> = None;
-    loop {
-        if batch.is_empty() {
-            match rx.recv().await {
-                Some(bytes) => batch.push(bytes),
-                None => return,
-            }
-        }
+    while queue.wait().await {
         // A stream on the current connection, or wait for one.
         let current = link.borrow_and_update().clone();
         let Some(established) = current.up().cloned() else {
@@ -873,9 +865,8 @@ async fn write_queue(peer: Weak<Peer>, mut rx: mpsc::Receiver<Bytes>, mut link: 
             }
             if link.borrow().failures > current.failures {
                 let Some(p) = peer.upgrade() else { return };
-                p.lose(batch.drain(..), "cannot connect");
-                while let Ok(bytes) = rx.try_recv() {
-                    p.lose(std::iter::once(bytes), "cannot connect");
+                if let Some((frames, _)) = queue.take() {
+                    p.lose(frames, "cannot connect");
                 }
             }
             continue;
@@ -894,36 +885,44 @@ async fn write_queue(peer: Weak<Peer>, mut rx: mpsc::Receiver<Bytes>, mut link: 
             }
         }
         let Some((_, out)) = stream.as_mut() else { continue };
-        drain(&mut rx, &mut batch, BATCH);
         // Under load, let the senders add more before writing, so the
-        // stream gets few large buffers (see `coalesce`); stop when the
-        // queue stays empty. A lone message, such as an ask, goes out at once.
+        // stream gets few large buffers; stop when the queue stays the
+        // same. A lone message, such as an ask, goes out at once.
         let mut rounds = 0;
-        while batch.len() > 1 && batch.len() < GATHER && rounds < 8 {
-            let before = batch.len();
+        let mut queued = queue.len();
+        while queued > 1 && queued < GATHER && rounds < 8 {
             tokio::task::yield_now().await;
-            drain(&mut rx, &mut batch, BATCH);
-            if batch.len() == before {
+            let before = std::mem::replace(&mut queued, queue.len());
+            if queued == before {
                 break;
             }
             rounds += 1;
         }
-        if let Err(error) = out.write_chunk(coalesce(&batch)).await {
+        let Some((frames, _)) = queue.take() else { continue };
+        if let Err(error) = out.write_chunk(frames.clone()).await {
             tracing::debug!(%error, "write failed; unsent messages become dead letters");
             stream = None;
             let Some(p) = peer.upgrade() else { return };
-            p.lose(batch.drain(..), &error.to_string());
+            p.lose(frames, &error.to_string());
         }
-        batch.clear();
     }
 }
 
 impl Peer {
     /// Frames that could not go out: dead letters.
-    fn lose(&self, frames: impl Iterator<Item = Bytes>, error: &str) {
+    fn lose(&self, frames: Bytes, error: &str) {
         if let Some(shared) = self.shared() {
-            for bytes in frames {
-                shared.lost(bytes, error);
+            shared.lost(frames, error);
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // Wakes the writers so they end; what they had not written is lost.
+        for queue in [&self.user, &self.large] {
+            if let Some(frames) = queue.close() {
+                self.lose(frames, "the node shut down");
             }
         }
     }
