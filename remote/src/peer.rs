@@ -820,7 +820,6 @@ async fn write_control(peer: Weak<Peer>, mut link: watch::Receiver<LinkState>) {
 /// How long a control-stream write may wait for the peer to take it.
 const CONTROL_STALL: Duration = Duration::from_secs(10);
 
-/// Moves queued frames into `batch`, up to `max`.
 /// A batch of frames as one buffer. quinn packs a stream's data by
 /// scanning its queued buffers, at a cost that grows with their number.
 fn coalesce(batch: &[Bytes]) -> Bytes {

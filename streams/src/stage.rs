@@ -220,10 +220,11 @@ pub trait Stage: Send + 'static {
     /// [`on_push`](Stage::on_push) pushes at most one element and never
     /// closes the outlet, and [`on_poll`](Stage::on_poll),
     /// [`should_pull`](Stage::should_pull) and [`buffered`](Stage::buffered)
-    /// keep their defaults and no timer is scheduled, as in `map` and `filter`. The runtime may then
-    /// pull, for such a stage, as many elements as downstream has asked
-    /// for at once and hand them over in one loop: fewer calls per element,
-    /// and never more pulled than asked for. By default `false`.
+    /// keep their defaults and no timer is scheduled, as in `map` and
+    /// `filter`. The runtime may then pull, for such a stage, as many
+    /// elements as downstream has asked for at once and hand them over in
+    /// one loop: fewer calls per element, and never more pulled than asked
+    /// for. By default `false`.
     fn is_elementwise(&self) -> bool {
         false
     }
