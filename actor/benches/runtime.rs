@@ -85,28 +85,27 @@ fn main() {
     }
 }
 
-/// The medians of `RUNS` runs of the floor and of ours, taken in turns so
-/// that drift in the machine's state (allocator, scheduler, a noisy
-/// neighbour) falls on both alike.
-fn paired(mut floor: impl FnMut() -> f64, mut ours: impl FnMut() -> f64) -> (f64, f64) {
+/// `RUNS` runs of the floor and of ours, taken in turns so that drift in
+/// the machine's state (allocator, scheduler, a noisy neighbour) falls on
+/// both alike.
+fn in_turns<T>(mut floor: impl FnMut() -> T, mut ours: impl FnMut() -> T) -> (Vec<T>, Vec<T>) {
     let (mut floors, mut ourses) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
     for _ in 0..RUNS {
         floors.push(floor());
         ourses.push(ours());
     }
+    (floors, ourses)
+}
+
+/// The medians of [`in_turns`] runs.
+fn paired(floor: impl FnMut() -> f64, ours: impl FnMut() -> f64) -> (f64, f64) {
+    let (floors, ourses) = in_turns(floor, ours);
     (median(floors), median(ourses))
 }
 
 /// [`paired`] for (p50, p99) pairs: the median of each percentile.
-fn paired_percentiles(
-    mut floor: impl FnMut() -> (f64, f64),
-    mut ours: impl FnMut() -> (f64, f64),
-) -> ((f64, f64), (f64, f64)) {
-    let (mut floors, mut ourses) = (Vec::with_capacity(RUNS), Vec::with_capacity(RUNS));
-    for _ in 0..RUNS {
-        floors.push(floor());
-        ourses.push(ours());
-    }
+fn paired_percentiles(floor: impl FnMut() -> (f64, f64), ours: impl FnMut() -> (f64, f64)) -> ((f64, f64), (f64, f64)) {
+    let (floors, ourses) = in_turns(floor, ours);
     let medians = |runs: Vec<(f64, f64)>| {
         (
             median(runs.iter().map(|r| r.0).collect()),
