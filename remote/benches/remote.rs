@@ -24,11 +24,10 @@
 //!
 //! Floors, over the same TLS between the same two processes, from tasks on
 //! the same runtime workers as the node's (`remote/floor.rs`): raw quinn,
-//! one long-lived stream of length-delimited frames as long as our encoded
-//! message, written 1024 frames to a buffer, a buffer per write
-//! (throughput); one request frame and one reply frame at a time on one
-//! stream (latency). A diagnostic row shows the same stream written as the
-//! node writes it today, each frame its own buffer. Throughputs are the
+//! one long-lived stream of length-delimited frames as long as our message
+//! on the wire (its texts numbered, `remote/src/compress.rs`), written 1024
+//! frames to a buffer, a buffer per write (throughput); one request frame
+//! and one reply frame at a time on one stream (latency). Throughputs are the
 //! median of 3 runs, floor and ours alternating; the asks alternate with
 //! the floor's round trips in 4 blocks.
 
@@ -161,7 +160,7 @@ async fn bench(wanted: impl Fn(&str) -> bool) -> (Vec<Row>, Vec<String>) {
     // Warm up both connections (B tells A at the end) and the allocators.
     bench.tell(&mut b, 1, 20_000).await;
     let tell_len = bench.tell_frame_len();
-    raw.stream_on_worker(tell_len, 20_000, true).await;
+    raw.stream_on_worker(tell_len, 20_000).await;
 
     let mut tell = None;
     if wanted("tell") {
@@ -239,14 +238,12 @@ impl Bench {
         (senders * each) as f64 / start.elapsed().as_secs_f64()
     }
 
-    /// Figure 1, with the floor also written as the node writes (a buffer
-    /// per frame); returns the rows and the median rate.
+    /// Figure 1; returns the rows and the median rate.
     async fn one_to_one(&mut self, b: &mut NodeB, raw: &floor::Raw, tell_len: usize) -> (Vec<Row>, f64) {
         let dead_before = (self.a.system().dead_letter_stats().total, b.dead_letters().await);
-        let (mut floors, mut per_frame, mut ours) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut floors, mut ours) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
-            floors.push(raw.stream_on_worker(tell_len, TELL_N, true).await);
-            per_frame.push(raw.stream_on_worker(tell_len, TELL_N, false).await);
+            floors.push(raw.stream_on_worker(tell_len, TELL_N).await);
             ours.push(self.tell(b, 1, TELL_N).await);
         }
         let (floor, tell) = (median(floors), median(ours));
@@ -270,13 +267,6 @@ impl Bench {
                 target: "0",
                 met: Some(dead == (0, 0)),
             },
-            Row::throughput(
-                "  raw stream, a buffer per frame (msg/s)".into(),
-                median(per_frame),
-                floor,
-                "diagnostic",
-                None,
-            ),
         ];
         (rows, tell)
     }
@@ -285,7 +275,7 @@ impl Bench {
     async fn many_to_many(&mut self, b: &mut NodeB, raw: &floor::Raw, tell_len: usize) -> Row {
         let (mut floors, mut ours) = (Vec::new(), Vec::new());
         for _ in 0..RUNS {
-            floors.push(raw.stream_on_worker(tell_len, TELL_N, true).await);
+            floors.push(raw.stream_on_worker(tell_len, TELL_N).await);
             ours.push(self.tell(b, SENDERS, TELL_N / SENDERS).await);
         }
         Row::throughput(
@@ -297,10 +287,9 @@ impl Bench {
         )
     }
 
-    /// The length on the wire of a `Payload` frame to the last sink (as in
-    /// `remote/src/frame.rs`).
+    /// The length on the wire of a `Payload` frame to the last sink.
     fn tell_frame_len(&self) -> usize {
-        frame_len(&self.last_path, "bench.Payload", encoded_len(&payload(TELL_N / 2)))
+        wire_len(None, encoded_len(&payload(TELL_N / 2)))
     }
 
     /// Figure 2 and its floor, in alternating blocks so that drift in the
@@ -311,8 +300,8 @@ impl Bench {
         // The request carries A's temporary reply address; the reply goes to it.
         let root = ActorPath::root(self.a.system().address().clone()).to_string();
         let temp = format!("{root}temp/{}", WARM_ASKS + ASKS);
-        let request = frame_len(&path, "bench.Ping", 1 + temp.len());
-        let reply = frame_len(&temp, "u64", encoded_len(&(ASKS as u64)));
+        let request = wire_len(None, 1 + temp.len());
+        let reply = wire_len(Some(&temp), encoded_len(&(ASKS as u64)));
         let (block, warm) = (ASKS / ASK_BLOCKS, WARM_ASKS / ASK_BLOCKS);
         let (mut floor, mut ours) = (Vec::new(), Vec::new());
         for _ in 0..ASK_BLOCKS {
@@ -367,8 +356,11 @@ fn encoded_len<T: Serialize>(value: &T) -> usize {
     bytes.len()
 }
 
-/// A frame's length on the wire: length, kind, recipient, sender (none),
-/// manifest, payload.
-fn frame_len(recipient: &str, manifest: &str, payload: usize) -> usize {
-    4 + 1 + (2 + recipient.len()) + 2 + (2 + manifest.len()) + payload
+/// A user message's length on the wire once its stream has numbered its
+/// texts (`remote/src/compress.rs`): length, kind, recipient, sender
+/// (none) and manifest as one-byte numbers — or the recipient literally,
+/// when it is a reply address `literal` — then the payload.
+fn wire_len(literal: Option<&str>, payload: usize) -> usize {
+    let recipient = literal.map_or(1, |text| if text.len() < 32 { 1 } else { 2 } + text.len());
+    4 + 1 + recipient + 1 + 1 + payload
 }

@@ -51,9 +51,7 @@ pub struct Postcard;
 
 impl Codec for Postcard {
     fn encode<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let taken = std::mem::take(out);
-        *out = postcard::to_extend(value, taken).map_err(|e| CodecError::Encode(e.to_string()))?;
-        Ok(())
+        postcard::serialize_with_flavor(value, Append(out)).map_err(|e| CodecError::Encode(e.to_string()))
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
@@ -62,6 +60,30 @@ impl Codec for Postcard {
             Ok((_, rest)) => Err(CodecError::Decode(format!("{} bytes left over", rest.len()))),
             Err(e) => Err(CodecError::Decode(e.to_string())),
         }
+    }
+}
+
+/// A postcard flavor appending to a `Vec`: a push per byte, where
+/// `postcard::to_extend` makes each byte an `extend` call.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 

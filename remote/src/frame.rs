@@ -7,6 +7,10 @@
 //!          | manifest: u16 len + utf-8 | payload: the rest
 //! ```
 //!
+//! User messages are queued in that form and written in a shorter one,
+//! their texts numbered per stream ([`Kind::Compact`], see
+//! [`compress`](crate::compress)); the decoder turns them back.
+//!
 //! [`FrameDecoder`] takes bytes as they arrive and hands back whole frames.
 //! It checks a frame's length against the limit before buffering its body,
 //! so a peer cannot make us allocate more than one frame's worth. A length
@@ -14,6 +18,8 @@
 //! not parse is reported and skipped, and the frames after it still decode.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::compress::Decompressor;
 
 /// Bytes before a frame's body: its length.
 pub(crate) const LENGTH_BYTES: usize = 4;
@@ -50,6 +56,9 @@ pub(crate) enum Kind {
     Spawned = 11,
     /// Stop telling us when `recipient` terminates.
     Unwatch = 12,
+    /// A user message whose texts are numbered per stream (see
+    /// [`compress`](crate::compress)); decodes as a [`Kind::Message`].
+    Compact = 13,
 }
 
 impl Kind {
@@ -67,6 +76,7 @@ impl Kind {
             10 => Kind::Spawn,
             11 => Kind::Spawned,
             12 => Kind::Unwatch,
+            13 => Kind::Compact,
             _ => return None,
         })
     }
@@ -82,11 +92,29 @@ pub(crate) struct Frame {
     pub(crate) payload: Bytes,
 }
 
-/// UTF-8 text inside a frame's buffer.
+/// UTF-8 text inside a frame's buffer, with its number if its stream's
+/// compression tables hold it.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Text(Bytes);
+pub(crate) struct Text(Bytes, Option<u32>);
 
 impl Text {
+    /// The bytes as text, if they are utf-8.
+    pub(crate) fn new(bytes: Bytes) -> Result<Text, FrameError> {
+        std::str::from_utf8(&bytes).map_err(|_| FrameError::Malformed("field is not utf-8"))?;
+        Ok(Text(bytes, None))
+    }
+
+    /// The same text under `number`.
+    pub(crate) fn numbered(self, number: u32) -> Text {
+        Text(self.0, Some(number))
+    }
+
+    /// Its number in the stream's tables: the same number is the same text
+    /// for as long as the stream lasts.
+    pub(crate) fn number(&self) -> Option<u32> {
+        self.1
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         // Checked when the frame was parsed.
         std::str::from_utf8(&self.0).unwrap_or_default()
@@ -207,12 +235,22 @@ pub(crate) fn encode(
     Ok(())
 }
 
-/// Parses one frame body.
-fn parse(mut body: Bytes) -> Result<Frame, FrameError> {
+/// Parses one frame body, numbering a compact frame's texts in `tables`.
+fn parse(mut body: Bytes, tables: &mut Decompressor) -> Result<Frame, FrameError> {
     if body.is_empty() {
         return Err(FrameError::Malformed("empty frame"));
     }
     let kind = Kind::from_u8(body.get_u8()).ok_or(FrameError::Malformed("unknown frame kind"))?;
+    if kind == Kind::Compact {
+        let [recipient, sender, manifest] = tables.fields(&mut body)?;
+        return Ok(Frame {
+            kind: Kind::Message,
+            recipient,
+            sender: (!sender.0.is_empty()).then_some(sender),
+            manifest,
+            payload: body,
+        });
+    }
     let mut text = || -> Result<Text, FrameError> {
         if body.remaining() < 2 {
             return Err(FrameError::Malformed("truncated field length"));
@@ -221,9 +259,7 @@ fn parse(mut body: Bytes) -> Result<Frame, FrameError> {
         if body.remaining() < len {
             return Err(FrameError::Malformed("truncated field"));
         }
-        let field = body.split_to(len);
-        std::str::from_utf8(&field).map_err(|_| FrameError::Malformed("field is not utf-8"))?;
-        Ok(Text(field))
+        Text::new(body.split_to(len))
     };
     let recipient = text()?;
     let sender = text()?;
@@ -239,26 +275,61 @@ fn parse(mut body: Bytes) -> Result<Frame, FrameError> {
 
 /// Reassembles frames from the bytes of one stream.
 pub(crate) struct FrameDecoder {
+    /// A chunk as read, while whole frames are cut from it without copying.
+    chunk: Bytes,
+    /// Bytes of a frame that spans chunks, copied together.
     buf: BytesMut,
     max: usize,
     /// The oversized length that lost the framing; nothing decodes after it.
     broken: Option<usize>,
+    /// The texts this stream's compact frames have numbered.
+    tables: Decompressor,
 }
 
 impl FrameDecoder {
     /// A decoder refusing frames longer than `max` bytes.
     pub(crate) fn new(max: usize) -> Self {
         FrameDecoder {
+            chunk: Bytes::new(),
             buf: BytesMut::new(),
             max,
             broken: None,
+            tables: Decompressor::default(),
         }
     }
 
     /// Adds bytes read from the stream.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.spill();
         if self.broken.is_none() {
             self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// Adds a chunk read from the stream; the frames wholly inside it
+    /// share its buffer.
+    pub(crate) fn push_chunk(&mut self, chunk: Bytes) {
+        self.spill();
+        if self.broken.is_none() {
+            self.chunk = chunk;
+        }
+    }
+
+    /// Moves what is left of the chunk to the buffer, ahead of bytes that
+    /// follow it.
+    fn spill(&mut self) {
+        if !self.chunk.is_empty() {
+            self.buf.extend_from_slice(&self.chunk);
+            self.chunk = Bytes::new();
+        }
+    }
+
+    /// Moves bytes from the chunk to the buffer until it holds `want`.
+    fn top_up(&mut self, want: usize) {
+        let take = want.saturating_sub(self.buf.len()).min(self.chunk.len());
+        if take > 0 {
+            self.buf.extend_from_slice(&self.chunk[..take]);
+            self.chunk.advance(take);
         }
     }
 
@@ -269,6 +340,15 @@ impl FrameDecoder {
         if let Some(len) = self.broken {
             return Some(Err(FrameError::TooLarge { len, max }));
         }
+        if self.buf.is_empty() {
+            if let Some(len) = whole_frame(&self.chunk, max) {
+                self.chunk.advance(LENGTH_BYTES);
+                let body = self.chunk.split_to(len);
+                return Some(parse(body, &mut self.tables));
+            }
+        }
+        // A frame that spans reads: only its bytes are copied together.
+        self.top_up(LENGTH_BYTES);
         if self.buf.len() < LENGTH_BYTES {
             return None;
         }
@@ -276,8 +356,10 @@ impl FrameDecoder {
         if len > max {
             self.broken = Some(len);
             self.buf = BytesMut::new();
+            self.chunk = Bytes::new();
             return Some(Err(FrameError::TooLarge { len, max }));
         }
+        self.top_up(LENGTH_BYTES + len);
         if self.buf.len() < LENGTH_BYTES + len {
             // Grow as the bytes arrive, not by what a length prefix claims.
             self.buf.reserve((LENGTH_BYTES + len - self.buf.len()).min(64 * 1024));
@@ -285,14 +367,21 @@ impl FrameDecoder {
         }
         self.buf.advance(LENGTH_BYTES);
         let body = self.buf.split_to(len).freeze();
-        Some(parse(body))
+        Some(parse(body, &mut self.tables))
     }
 
     /// Bytes buffered and not yet decoded.
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
-        self.buf.len()
+        self.chunk.len() + self.buf.len()
     }
+}
+
+/// The body length of the frame at the start of `bytes`, if all of it is
+/// there and within `max`.
+fn whole_frame(bytes: &[u8], max: usize) -> Option<usize> {
+    let len = u32::from_le_bytes(bytes.get(..LENGTH_BYTES)?.try_into().ok()?) as usize;
+    (len <= max && bytes.len() - LENGTH_BYTES >= len).then_some(len)
 }
 
 #[cfg(test)]
@@ -350,6 +439,33 @@ mod tests {
             small.seal(MAX).unwrap(),
             &frame(Kind::Message, "r", None, "m", &[1])[..]
         );
+    }
+
+    #[test]
+    fn frames_cut_from_chunks_match_frames_copied_across_them() {
+        let mut bytes = BytesMut::new();
+        for i in 0..50u32 {
+            bytes.extend_from_slice(&frame(Kind::Message, "r", None, "m", &i.to_le_bytes()));
+        }
+        let bytes = bytes.freeze();
+        for cut in [1, 7, 19, 100, bytes.len()] {
+            let mut decoder = FrameDecoder::new(MAX);
+            let mut seen = Vec::new();
+            for piece in bytes.chunks(cut) {
+                decoder.push_chunk(bytes.slice_ref(piece));
+                while let Some(f) = decoder.next_frame() {
+                    seen.push(f.unwrap().payload);
+                }
+            }
+            let expected: Vec<_> = (0..50u32).map(|i| Bytes::copy_from_slice(&i.to_le_bytes())).collect();
+            assert_eq!(seen, expected, "chunks of {cut} bytes");
+            assert_eq!(decoder.buffered(), 0);
+        }
+        // An oversized length inside a chunk still ends the stream.
+        let mut decoder = FrameDecoder::new(MAX);
+        decoder.push_chunk(Bytes::from(u32::MAX.to_le_bytes().to_vec()));
+        assert!(matches!(decoder.next_frame(), Some(Err(FrameError::TooLarge { .. }))));
+        assert_eq!(decoder.buffered(), 0);
     }
 
     #[test]
@@ -431,8 +547,13 @@ mod tests {
             chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..300), 0..20)
         ) {
             let mut decoder = FrameDecoder::new(MAX);
-            for chunk in chunks {
-                decoder.push(&chunk);
+            for (i, chunk) in chunks.into_iter().enumerate() {
+                // Both ways in: copied, and cut from the chunk.
+                if i % 2 == 0 {
+                    decoder.push(&chunk);
+                } else {
+                    decoder.push_chunk(chunk.into());
+                }
                 while let Some(result) = decoder.next_frame() {
                     if matches!(result, Err(FrameError::TooLarge { .. })) {
                         break;

@@ -1,7 +1,6 @@
 //! The receiving side: accepting connections, reading their streams, and
 //! acting on each frame — delivering messages, answering system messages.
 
-use std::any::Any;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,11 +9,11 @@ use std::sync::{Arc, Weak};
 use bytes::{Buf, Bytes};
 use compaktor_actor::{ActorPath, ActorRef, DeadLetterReason, FailurePhase, StopReason};
 
-use crate::frame::{Frame, FrameDecoder, FrameError, Kind};
+use crate::frame::{Frame, FrameDecoder, FrameError, Kind, Text};
 use crate::handshake;
 use crate::node::{lock, Shared, UndeliveredFrame};
 use crate::peer::Peer;
-use crate::registry::lookup_reason;
+use crate::registry::{lookup_reason, AnyBox, Deliver};
 use crate::reliable;
 
 /// Answers to look-ups and spawns: the status byte.
@@ -94,6 +93,8 @@ async fn read(
         shared,
         peer,
         cache: HashMap::new(),
+        delivers: Vec::new(),
+        targets: Vec::new(),
     };
     loop {
         let mut acknowledge = false;
@@ -115,7 +116,7 @@ async fn read(
             inbound.peer.acknowledge();
         }
         match stream.read_chunk(64 * 1024, true).await {
-            Ok(Some(chunk)) => decoder.push(&chunk.bytes),
+            Ok(Some(chunk)) => decoder.push_chunk(chunk.bytes),
             Ok(None) => return,
             Err(error) => {
                 tracing::debug!(%remote, %error, "stream ended");
@@ -130,7 +131,13 @@ pub(crate) struct Inbound {
     shared: Arc<Shared>,
     peer: Arc<Peer>,
     /// `ActorRef<M>`s by path text, so a busy recipient is looked up once.
-    cache: HashMap<String, Box<dyn Any + Send>>,
+    cache: HashMap<String, Option<AnyBox>>,
+    /// By the number of a manifest in the stream's compression tables:
+    /// how to deliver that type.
+    delivers: Vec<Option<Deliver>>,
+    /// By the number of a recipient in the stream's compression tables:
+    /// its `ActorRef<M>`.
+    targets: Vec<Option<AnyBox>>,
 }
 
 impl Inbound {
@@ -171,25 +178,55 @@ impl Inbound {
     }
 
     fn message(&mut self, frame: Frame) {
-        let recipient = frame.recipient.as_str();
         let sender = frame.sender.as_ref().map(|s| s.as_str());
-        let manifest = frame.manifest.as_str();
-        if let Some(id) = temp_id(recipient) {
-            let pending = lock(&self.shared.temps).pending.remove(&id);
-            match pending {
-                Some(pending) => {
-                    if let Err(error) = pending.complete(&self.shared, &frame.payload) {
-                        self.undecodable(recipient, sender, manifest, &frame.payload, &error.to_string());
-                    }
-                }
-                None => tracing::debug!(recipient, "reply for an asker that gave up"),
+        // Reply addresses are never numbered (see `compress`).
+        if frame.recipient.number().is_none() {
+            if let Some(id) = temp_id(frame.recipient.as_str()) {
+                self.reply(id, &frame);
+                return;
             }
-            return;
         }
-        match self.shared.types().by_manifest(manifest).cloned() {
-            Some(entry) => (entry.deliver)(self, recipient, sender, &frame.payload),
-            None => self.undecodable(recipient, sender, manifest, &frame.payload, "unknown manifest"),
+        match self.deliver_fn(&frame.manifest) {
+            Some(deliver) => deliver(self, &frame.recipient, sender, &frame.payload),
+            None => self.undecodable(
+                frame.recipient.as_str(),
+                sender,
+                frame.manifest.as_str(),
+                &frame.payload,
+                "unknown manifest",
+            ),
         }
+    }
+
+    /// A reply for the asker waiting at temporary address `id`.
+    fn reply(&self, id: u64, frame: &Frame) {
+        let recipient = frame.recipient.as_str();
+        let pending = lock(&self.shared.temps).pending.remove(&id);
+        match pending {
+            Some(pending) => {
+                if let Err(error) = pending.complete(&self.shared, &frame.payload) {
+                    let sender = frame.sender.as_ref().map(|s| s.as_str());
+                    let manifest = frame.manifest.as_str();
+                    self.undecodable(recipient, sender, manifest, &frame.payload, &error.to_string());
+                }
+            }
+            None => tracing::debug!(recipient, "reply for an asker that gave up"),
+        }
+    }
+
+    /// How to deliver the type registered under `manifest`, from the
+    /// stream's numbers when it has one.
+    fn deliver_fn(&mut self, manifest: &Text) -> Option<Deliver> {
+        let lookup = || Some(self.shared.types().by_manifest(manifest.as_str())?.deliver);
+        let Some(number) = manifest.number() else {
+            return lookup();
+        };
+        if let Some(deliver) = numbered(&mut self.delivers, number).as_ref() {
+            return Some(*deliver);
+        }
+        let deliver = lookup()?;
+        *numbered(&mut self.delivers, number) = Some(deliver);
+        Some(deliver)
     }
 
     fn system(&mut self, frame: &Frame, mut body: Bytes) {
@@ -256,27 +293,32 @@ impl Inbound {
     }
 
     /// The local actor at `recipient`, from the cache while it lives.
-    pub(crate) fn local_ref<M: Send + 'static>(&mut self, recipient: &str) -> Result<ActorRef<M>, DeadLetterReason> {
-        if let Some(target) = self
-            .cache
-            .get(recipient)
-            .and_then(|any| any.downcast_ref::<ActorRef<M>>())
-        {
-            if !target.is_terminated() {
-                return Ok(target.clone());
+    pub(crate) fn local_ref<M: Send + 'static>(&mut self, recipient: &Text) -> Result<&ActorRef<M>, DeadLetterReason> {
+        let live = |any: &AnyBox| any.downcast_ref::<ActorRef<M>>().is_some_and(|t| !t.is_terminated());
+        let slot = match recipient.number() {
+            Some(number) => numbered(&mut self.targets, number),
+            None => {
+                let path = recipient.as_str();
+                if !self.cache.contains_key(path) {
+                    if self.cache.len() >= 4096 {
+                        self.cache.clear();
+                    }
+                    self.cache.insert(path.to_owned(), None);
+                }
+                self.cache.get_mut(path).ok_or(DeadLetterReason::Undecodable)?
             }
+        };
+        if !slot.as_ref().is_some_and(live) {
+            let target = self
+                .shared
+                .system()
+                .lookup::<M>(recipient.as_str())
+                .map_err(|e| lookup_reason(&e))?;
+            *slot = Some(Box::new(target));
         }
-        self.cache.remove(recipient);
-        let target = self
-            .shared
-            .system()
-            .lookup::<M>(recipient)
-            .map_err(|e| lookup_reason(&e))?;
-        if self.cache.len() >= 4096 {
-            self.cache.clear();
-        }
-        self.cache.insert(recipient.to_owned(), Box::new(target.clone()));
-        Ok(target)
+        slot.as_ref()
+            .and_then(|any| any.downcast_ref())
+            .ok_or(DeadLetterReason::Undecodable)
     }
 
     /// A frame that arrived but could not be understood: a dead letter.
@@ -298,6 +340,16 @@ impl Inbound {
         self.shared
             .dead_letter_to(recipient, sender, undelivered, DeadLetterReason::Undecodable);
     }
+}
+
+/// The slot for `number` in a table kept by compression number (numbers
+/// are below [`ENTRIES`](crate::compress::ENTRIES)).
+fn numbered<T>(slots: &mut Vec<Option<T>>, number: u32) -> &mut Option<T> {
+    let at = number as usize;
+    if slots.len() <= at {
+        slots.resize_with(at + 1, || None);
+    }
+    &mut slots[at]
 }
 
 /// The id of a temporary reply address, `.../temp/<id>`.

@@ -39,7 +39,10 @@
 //! One QUIC connection per pair of nodes, dialed on first send by either
 //! side (when both dial at once, both keep the one dialed by the node
 //! whose root path, `compaktor://system@host:port/`, sorts first), carrying three long-lived streams each way:
-//! control, user, large. Each side sends a heartbeat every
+//! control, user, large. On the user and large streams the recipient's
+//! path and the manifest travel as text the first time and as small
+//! numbers after (per-stream compression tables, as in Akka's Artery).
+//! Each side sends a heartbeat every
 //! `heartbeat_interval`; a phi-accrual detector declares a silent peer
 //! unreachable within seconds (about 4 s with the defaults), well before
 //! QUIC's idle timeout. A peer is *gone* when it is unreachable, when it
@@ -100,6 +103,7 @@
 //! ```
 
 mod codec;
+mod compress;
 mod error;
 mod frame;
 mod handshake;

@@ -28,6 +28,9 @@ struct Queued {
     buf: BytesMut,
     frames: usize,
     closed: bool,
+    /// Bytes the writer took last: room for the next buffer, so that it
+    /// does not grow, copying, from small under a steady load.
+    last_take: usize,
 }
 
 impl FrameQueue {
@@ -38,6 +41,7 @@ impl FrameQueue {
                 buf: BytesMut::new(),
                 frames: 0,
                 closed: false,
+                last_take: 0,
             }),
             ready: Notify::new(),
             capacity: capacity.max(1),
@@ -59,7 +63,8 @@ impl FrameQueue {
             return Err(DeadLetterReason::MailboxFull);
         }
         if queued.buf.capacity() - queued.buf.len() < frame.len() {
-            queued.buf.reserve(frame.len().max(FRESH));
+            let room = frame.len().max(FRESH).max(queued.last_take);
+            queued.buf.reserve(room);
         }
         queued.buf.extend_from_slice(frame);
         queued.frames += 1;
@@ -83,6 +88,7 @@ impl FrameQueue {
             return None;
         }
         let frames = std::mem::take(&mut queued.frames);
+        queued.last_take = queued.buf.len();
         Some((queued.buf.split().freeze(), frames))
     }
 

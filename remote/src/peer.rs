@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
+use crate::compress::Compressor;
 use crate::frame::{self, FrameBuf, FrameError, Kind};
 use crate::handshake::{self, DialError};
 use crate::link::{keep_new, Current, Dialer};
@@ -850,7 +851,7 @@ async fn wait_up(link: &mut watch::Receiver<LinkState>) -> Option<Arc<Establishe
 async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::Receiver<LinkState>) {
     /// Frames worth gathering before a write when more keep coming.
     const GATHER: usize = 256;
-    let mut stream: Option<(Arc<Established>, quinn::SendStream)> = None;
+    let mut stream: Option<(Arc<Established>, quinn::SendStream, Compressor)> = None;
     while queue.wait().await {
         // A stream on the current connection, or wait for one.
         let current = link.borrow_and_update().clone();
@@ -870,9 +871,9 @@ async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::
             }
             continue;
         };
-        if !stream.as_ref().is_some_and(|(e, _)| Arc::ptr_eq(e, &established)) {
+        if !stream.as_ref().is_some_and(|(e, ..)| Arc::ptr_eq(e, &established)) {
             match established.connection.open_uni().await {
-                Ok(s) => stream = Some((established, s)),
+                Ok(s) => stream = Some((established, s, Compressor::default())),
                 Err(_) => {
                     stream = None;
                     // The driver notices; try again on the next connection.
@@ -883,7 +884,9 @@ async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::
                 }
             }
         }
-        let Some((_, out)) = stream.as_mut() else { continue };
+        let Some((_, out, compressor)) = stream.as_mut() else {
+            continue;
+        };
         // Under load, let the senders add more before writing, so the
         // stream gets few large buffers; stop when the queue stays the
         // same. A lone message, such as an ask, goes out at once.
@@ -898,7 +901,9 @@ async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::
             rounds += 1;
         }
         let Some((frames, _)) = queue.take() else { continue };
-        if let Err(error) = out.write_chunk(frames.clone()).await {
+        let mut wire = BytesMut::new();
+        compressor.compress(&frames, &mut wire);
+        if let Err(error) = out.write_chunk(wire.freeze()).await {
             tracing::debug!(%error, "write failed; unsent messages become dead letters");
             stream = None;
             let Some(p) = peer.upgrade() else { return };

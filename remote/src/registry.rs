@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{Codec, CodecError, Postcard};
+use crate::frame::Text;
 use crate::inbound::Inbound;
 use crate::node::Shared;
 use crate::route::{RemoteReplyTo, Route};
@@ -174,6 +175,8 @@ impl Types {
     }
 }
 
+/// Decodes a payload and tells it to the local actor at a recipient.
+pub(crate) type Deliver = fn(&mut Inbound, &Text, Option<&str>, &[u8]);
 /// A type-erased value: the registered type, or a ref or reply handle of it.
 pub(crate) type AnyBox = Box<dyn Any + Send>;
 /// Builds a ref or reply handle of the registered type towards a path on another node.
@@ -190,7 +193,7 @@ pub(crate) struct Entry {
     /// Encodes a `&M`.
     pub(crate) encode: fn(&dyn Any, &mut Vec<u8>) -> Result<(), CodecError>,
     /// Decodes a payload and tells it to the local actor at `recipient`.
-    pub(crate) deliver: fn(&mut Inbound, &str, Option<&str>, &[u8]),
+    pub(crate) deliver: Deliver,
     /// An `ActorRef<M>` reaching `path` on another node.
     pub(crate) remote_ref: Towards,
     /// Wraps a `ReplyTo<M>` so a payload can complete it.
@@ -237,16 +240,15 @@ fn encode<M: Serialize + 'static, C: Codec>(value: &dyn Any, out: &mut Vec<u8>) 
 
 fn deliver<M: DeserializeOwned + Send + 'static, C: Codec>(
     inbound: &mut Inbound,
-    recipient: &str,
+    recipient: &Text,
     sender: Option<&str>,
     payload: &[u8],
 ) {
-    let shared = inbound.shared().clone();
-    let msg: M = match shared.resolving(|| C::decode(payload)) {
+    let msg: M = match inbound.shared().resolving(|| C::decode(payload)) {
         Ok(msg) => msg,
         Err(error) => {
             return inbound.undecodable(
-                recipient,
+                recipient.as_str(),
                 sender,
                 std::any::type_name::<M>(),
                 payload,
@@ -256,7 +258,7 @@ fn deliver<M: DeserializeOwned + Send + 'static, C: Codec>(
     };
     match inbound.local_ref::<M>(recipient) {
         Ok(target) => target.tell(msg),
-        Err(reason) => shared.dead_letter_to(recipient, sender, msg, reason),
+        Err(reason) => inbound.shared().dead_letter_to(recipient.as_str(), sender, msg, reason),
     }
 }
 

@@ -146,43 +146,31 @@ impl Raw {
     }
 
     /// [`stream`](Self::stream) on a runtime worker, where the node's tasks run too.
-    pub(crate) async fn stream_on_worker(&self, len: usize, n: u64, coalesce: bool) -> f64 {
+    pub(crate) async fn stream_on_worker(&self, len: usize, n: u64) -> f64 {
         let raw = self.clone();
-        tokio::spawn(async move { raw.stream(len, n, coalesce).await })
+        tokio::spawn(async move { raw.stream(len, n).await })
             .await
             .expect("the raw sender")
     }
 
-    /// Sends `n` frames of `len` bytes on one stream, `BATCH` frames per
-    /// write; frames per second until B has counted them all. `coalesce`
-    /// copies each batch into one buffer; otherwise each frame is a buffer
-    /// of its own, as the node writes them today.
-    async fn stream(&self, len: usize, n: u64, coalesce: bool) -> f64 {
+    /// Sends `n` frames of `len` bytes on one stream, `BATCH` frames to a
+    /// buffer, a buffer per write; frames per second until B has counted
+    /// them all.
+    async fn stream(&self, len: usize, n: u64) -> f64 {
         let (mut send, mut recv) = self.connection.open_bi().await.expect("a stream");
         let mut head = vec![b'T'];
         head.extend_from_slice(&n.to_le_bytes());
         send.write_all(&head).await.expect("the header");
         let start = Instant::now();
-        let mut batch = Vec::with_capacity(BATCH);
         let mut seq = 0;
         while seq < n {
             let end = n.min(seq + BATCH as u64);
-            if coalesce {
-                let mut buf = BytesMut::with_capacity(len * (end - seq) as usize);
-                for seq in seq..end {
-                    put_frame(&mut buf, len, seq);
-                }
-                batch.push(buf.freeze());
-            } else {
-                for seq in seq..end {
-                    let mut buf = BytesMut::with_capacity(len);
-                    put_frame(&mut buf, len, seq);
-                    batch.push(buf.freeze());
-                }
+            let mut buf = BytesMut::with_capacity(len * (end - seq) as usize);
+            for seq in seq..end {
+                put_frame(&mut buf, len, seq);
             }
             seq = end;
-            send.write_all_chunks(&mut batch).await.expect("frames written");
-            batch.clear();
+            send.write_chunk(buf.freeze()).await.expect("frames written");
         }
         let mut count = [0u8; 8];
         recv.read_exact(&mut count).await.expect("B's count");
