@@ -219,6 +219,9 @@
 //! edge, and tunable parameters): a stage outside a slot cannot be removed,
 //! an edge of a linear pipeline takes stages only where an `editable` slot
 //! was placed, and a slot's segments restart their state at each edit.
+//! A slot's segments are not in the graph's [`StreamMonitor`] (its stages
+//! are fixed when it starts); [`GraphManager::describe`] shows them under
+//! the slot.
 //! Time spent backpressured is measured by async boundaries, fan-out
 //! junctions and fused stages that hold elements downstream does not take
 //! (a `buffer`, a `batch`); fan-in junctions, sources and merge-hub

@@ -34,6 +34,11 @@
 //! - Across a wire, the same protocol is data: [`wire`] has the signals as
 //!   serde types and the accounting of each end as plain values, and the
 //!   receiving end checks rules 1.1 and 1.7 rather than trust its peer.
+//!   [`Source::from_publisher`](crate::Source::from_publisher) checks rule
+//!   1.1 the same way: a user's publisher that sends more than was
+//!   requested fails the stream with
+//!   [`StreamError::ProtocolViolation`]
+//!   and is cancelled; the excess is dropped, never queued.
 //!
 //! [reactive-streams.org]: https://www.reactive-streams.org/
 //!

@@ -246,8 +246,17 @@ impl<T: Send + 'static> Publisher<T> for StreamPublisher<T> {
 // ---------------------------------------------------------------- a publisher as a source
 
 struct Bridge<T> {
+    /// Received and not yet read by the source.
     queue: VecDeque<T>,
+    /// Requested and not yet received: the most `on_next` may bring (rule 1.1).
+    demand: Demand,
     end: Option<Result<(), StreamError>>,
+    /// A terminal signal arrived or the publisher broke rule 1.1; stays set
+    /// after `end` is read, so nothing queues up once the stream is over.
+    terminated: bool,
+    /// The publisher broke rule 1.1 while the source had the subscription
+    /// out for a `request`: the source cancels it instead of putting it back.
+    cancel_on_return: bool,
     subscription: Option<Box<dyn Subscription>>,
     subscribed: bool,
     waker: Option<Waker>,
@@ -296,22 +305,54 @@ impl<T: Send> Subscriber<T> for BridgeSubscriber<T> {
     }
 
     fn on_next(&mut self, element: T) {
-        self.signal(|b| {
-            if b.end.is_none() {
-                b.queue.push_back(element);
+        let (waker, violated) = {
+            let mut bridge = lock(&self.shared);
+            // After the end, or after cancel (rule 2.8), the element is
+            // dropped: below, outside the lock, as it may run user code.
+            if bridge.terminated {
+                return;
             }
-        });
+            if bridge.demand.try_take() {
+                bridge.queue.push_back(element);
+                (bridge.wake(), None)
+            } else {
+                // Rule 1.1 broken: queueing the excess would let the
+                // publisher grow the queue without bound. Fail the stream and
+                // cancel, as a wire boundary does; the elements already
+                // queued were requested and still go downstream first.
+                bridge.terminated = true;
+                bridge.end = Some(Err(StreamError::ProtocolViolation {
+                    rule: "1.1",
+                    what: "more elements than were requested",
+                }));
+                let subscription = bridge.subscription.take();
+                // Out for a request right now: the source cancels it on return.
+                bridge.cancel_on_return = subscription.is_none();
+                (bridge.wake(), subscription)
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        // Outside the lock: cancel may call back into the publisher.
+        if let Some(mut subscription) = violated {
+            subscription.cancel();
+        }
     }
 
     fn on_error(&mut self, error: StreamError) {
         self.signal(|b| {
-            b.end.get_or_insert(Err(error));
+            if !std::mem::replace(&mut b.terminated, true) {
+                b.end = Some(Err(error));
+            }
         });
     }
 
     fn on_complete(&mut self) {
         self.signal(|b| {
-            b.end.get_or_insert(Ok(()));
+            if !std::mem::replace(&mut b.terminated, true) {
+                b.end = Some(Ok(()));
+            }
         });
     }
 }
@@ -322,8 +363,6 @@ const REQUEST_BATCH: u64 = 16;
 pub(crate) struct PublisherSource<T> {
     publisher: Option<Box<dyn Publisher<T> + Send>>,
     shared: Arc<Mutex<Bridge<T>>>,
-    /// Requested and not yet received.
-    outstanding: u64,
     cell: Arc<StageCell>,
     done: bool,
 }
@@ -332,7 +371,10 @@ impl<T: Send + 'static> PublisherSource<T> {
     pub(crate) fn new(publisher: Box<dyn Publisher<T> + Send>, cell: Arc<StageCell>) -> Self {
         let shared = Arc::new(Mutex::new(Bridge {
             queue: VecDeque::new(),
+            demand: Demand::new(),
             end: None,
+            terminated: false,
+            cancel_on_return: false,
             subscription: None,
             subscribed: false,
             waker: None,
@@ -340,7 +382,6 @@ impl<T: Send + 'static> PublisherSource<T> {
         PublisherSource {
             publisher: Some(publisher),
             shared,
-            outstanding: 0,
             cell,
             done: false,
         }
@@ -362,7 +403,6 @@ impl<T: Send + 'static> Upstream<T> for PublisherSource<T> {
             let mut bridge = lock(&self.shared);
             if let Some(element) = bridge.queue.pop_front() {
                 drop(bridge);
-                self.outstanding = self.outstanding.saturating_sub(1);
                 self.cell.add_out();
                 return Poll::Ready(Some(Ok(element)));
             }
@@ -372,18 +412,28 @@ impl<T: Send + 'static> Upstream<T> for PublisherSource<T> {
                 return Poll::Ready(self.cell.ended(end));
             }
             bridge.waker = Some(cx.waker().clone());
-            if self.outstanding > REQUEST_BATCH / 2 {
+            // The queue is empty here, so this is all that is still on its way.
+            if bridge.demand.outstanding() > REQUEST_BATCH / 2 {
                 return Poll::Pending;
             }
             let Some(mut subscription) = bridge.subscription.take() else {
                 return Poll::Pending;
             };
+            // Counted before the request: a synchronous publisher calls
+            // on_next from inside it, and each element is checked against it.
+            // Never fails: the batch is not zero.
+            let _ = bridge.demand.request(REQUEST_BATCH);
+            self.cell.set_demand(bridge.demand.outstanding());
             drop(bridge);
             // Outside the lock: a synchronous publisher calls on_next from inside request.
             subscription.request(REQUEST_BATCH);
-            self.outstanding += REQUEST_BATCH;
-            self.cell.set_demand(self.outstanding);
-            lock(&self.shared).subscription = Some(subscription);
+            let mut bridge = lock(&self.shared);
+            if std::mem::take(&mut bridge.cancel_on_return) {
+                drop(bridge);
+                subscription.cancel();
+            } else {
+                bridge.subscription = Some(subscription);
+            }
         }
     }
 }
@@ -398,7 +448,7 @@ impl<T> Drop for PublisherSource<T> {
             let mut shared = lock(&self.shared);
             // After on_complete or on_error the subscription counts as
             // cancelled already (rule 2.4), read or not.
-            let ended = shared.end.is_some();
+            let ended = shared.terminated;
             shared.subscription.take().filter(|_| !ended)
         };
         if let Some(mut subscription) = subscription {

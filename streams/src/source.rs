@@ -134,6 +134,9 @@ impl<T: Send + 'static> Source<T> {
 
     /// Reads a [`Publisher`]: subscribes on first demand, requests in
     /// batches, and cancels the subscription when the stream stops early.
+    /// A publisher that sends more than was requested (rule 1.1) fails the
+    /// stream with [`StreamError::ProtocolViolation`] and is cancelled; what
+    /// it sent beyond the demand is dropped.
     pub fn from_publisher(publisher: impl Publisher<T> + Send + 'static) -> Self {
         source("from_publisher", move |cell| {
             Box::new(PublisherSource::new(Box::new(publisher), cell))

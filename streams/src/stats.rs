@@ -76,9 +76,15 @@ pub struct StageStats {
     #[serde(default)]
     pub rate: Option<u64>,
     /// How long the stage has had elements to hand on but no downstream
-    /// demand. Measured by the stages that hand elements to another task
-    /// (an async boundary: its upstream island waited on a full buffer; a
-    /// fan-out junction: it waited for its outlets); zero for fused stages.
+    /// demand. Measured where elements wait: an async boundary (its
+    /// upstream island waited on a full buffer), a fan-out junction (it
+    /// waited for its outlets), and a fused stage that holds elements
+    /// downstream does not take (a `buffer`, a `batch`, a throttle's
+    /// waiting element). A fused stage that holds nothing is only asked
+    /// for an element when downstream wants one, so it reads zero: how
+    /// long its island waited shows on the boundary or fan-out at the
+    /// island's end. Fan-in junctions, sources and merge-hub producers
+    /// read zero too.
     #[serde(default)]
     pub backpressured: Duration,
 }

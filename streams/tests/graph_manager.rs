@@ -182,6 +182,8 @@ async fn graphs_are_listed_started_once_and_removed() {
 #[tokio::test(start_paused = true)]
 async fn an_async_boundary_reports_the_time_its_upstream_was_backpressured() {
     let (sum, monitor) = Source::from_iter(0..20u64)
+        // Fused into the upstream island, which waits with the boundary.
+        .map(|n| n)
         .async_boundary_with(2)
         .map_async(1, |n| async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -195,8 +197,58 @@ async fn an_async_boundary_reports_the_time_its_upstream_was_backpressured() {
     // 20 elements at 10 ms each behind a buffer of 2: the source waited most of the 200 ms.
     assert!(boundary.backpressured >= Duration::from_millis(100), "{boundary:?}");
     assert!(boundary.backpressured <= Duration::from_millis(200), "{boundary:?}");
-    assert_eq!(stats.stage("map").map(|s| s.backpressured), None);
+    // The wait is the boundary's alone: the fused stage that waited with it reports none.
+    let map = stats.stage("map").unwrap();
+    assert_eq!((map.elements_out, map.backpressured), (20, Duration::ZERO), "{map:?}");
     assert_eq!(stats.stage("map_async").unwrap().backpressured, Duration::ZERO);
+}
+
+/// channel ─▶ filter (evens) ─▶ foreach (counts into a watch). The filter
+/// passes on half of what it takes, so a rate read from the wrong counter
+/// or over the wrong interval comes out different.
+#[tokio::test(start_paused = true)]
+async fn a_stage_rate_is_what_it_passed_on_per_second_since_the_previous_snapshot() {
+    let (count, mut seen) = watch::channel(0u64);
+    let ((sender, finished), monitor) = Source::<u64>::channel(64)
+        .filter(|n| n % 2 == 0)
+        .to_mat(Sink::foreach(move |_: u64| count.send_modify(|n| *n += 1)), Keep::both)
+        .run_monitored();
+    // The test and the stream share one thread: once the sink has counted an
+    // element, its island has run on until it waits, publishing its counts.
+    for n in 0..4 {
+        sender.send(n).await.unwrap();
+    }
+    reached(&mut seen, 2, "two evens at the sink").await;
+    tokio::time::advance(Duration::from_secs(3)).await;
+    let first = monitor.stats();
+    assert_eq!(first.stage("filter").unwrap().elements_out, 2, "{first:?}");
+    assert!(first.stages.iter().all(|s| s.rate.is_none()), "{first:?}");
+
+    // 20 in, 10 out over 2 s.
+    for n in 4..24 {
+        sender.send(n).await.unwrap();
+    }
+    reached(&mut seen, 12, "ten more evens at the sink").await;
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let second = monitor.stats();
+    let filter = second.stage("filter").unwrap();
+    assert_eq!((filter.elements_in, filter.elements_out), (24, 12), "{filter:?}");
+    assert_eq!(filter.rate, Some(5), "10 passed on in 2 s: {filter:?}");
+    assert_eq!(second.stage("channel").unwrap().rate, Some(10), "{second:?}");
+
+    // 6 in, 3 out over 1 s, counted from the second snapshot (taken through
+    // the original: a clone shares its history), not from the first.
+    for n in 24..30 {
+        sender.send(n).await.unwrap();
+    }
+    reached(&mut seen, 15, "three more evens at the sink").await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let third = monitor.clone().stats();
+    assert_eq!(third.stage("filter").unwrap().rate, Some(3), "{third:?}");
+    assert_eq!(third.stage("channel").unwrap().rate, Some(6), "{third:?}");
+
+    drop(sender);
+    done("the counting sink", finished).await.unwrap();
 }
 
 #[test]

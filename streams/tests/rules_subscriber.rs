@@ -3,18 +3,19 @@
 //! publishers ([`Source::from_publisher`]) and its subscriber driver
 //! ([`Sink::from_subscriber`]). They use publishers written for the tests:
 //! `Counting` (in `rules/mod.rs`; synchronous, signals from inside
-//! `request`) and `Manual` (here; signals only when the test says so, logs
-//! every call on its subscription).
+//! `request`), and here `Manual` (signals only when the test says so, logs
+//! every call on its subscription), `Flooding` (breaks rule 1.1 from inside
+//! `request`) and `Threaded` (signals from a thread of its own).
 
 mod rules;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use compaktor_streams::protocol::{Publisher, Subscriber, Subscription};
-use compaktor_streams::{Sink, Source, StreamError};
-use rules::{wait_for, Counting, CountingStats, Flag, WAIT};
-use tokio::sync::{mpsc, Notify};
+use compaktor_streams::{Completion, Sink, Source, StreamError};
+use rules::{until_subscribed, wait_for, Counting, CountingStats, Flag, Probe, WAIT};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::timeout;
 
 /// A publisher that breaks rule 1.9 on purpose by subscribing twice, to
@@ -195,6 +196,17 @@ impl<T: Send + 'static> Manual<T> {
 
     fn calls(&self) -> Vec<Call> {
         self.log.calls.lock().unwrap().iter().map(|(c, _)| *c).collect()
+    }
+
+    /// The sum of all requests so far.
+    fn requested(&self) -> u64 {
+        self.calls()
+            .iter()
+            .map(|c| match c {
+                Call::Request(n) => *n,
+                Call::Cancel => 0,
+            })
+            .sum()
     }
 
     fn calls_after_end(&self) -> Vec<Call> {
@@ -440,4 +452,252 @@ async fn rule_2_13_a_panic_in_on_next_cancels_a_stream_publisher() {
         !terminal_after_panic.is_raised(),
         "no on_complete/on_error to a subscriber that panicked"
     );
+}
+
+/// A sink that counts the elements that reach it.
+fn counting_sink<T: Send + 'static>(delivered: &Arc<AtomicU64>) -> Sink<T, Completion<()>> {
+    let delivered = Arc::clone(delivered);
+    Sink::foreach(move |_element: T| {
+        delivered.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
+#[tokio::test]
+async fn rule_1_1_from_publisher_fails_and_cancels_a_publisher_that_signals_beyond_the_demand() {
+    let manual = Manual::<Arc<()>>::new(AtOnce::Nothing);
+    let delivered = Arc::new(AtomicU64::new(0));
+    let done = Source::from_publisher(manual.clone()).run_with(counting_sink(&delivered));
+    manual.wait_for_a_request().await;
+    let requested = manual.requested();
+    // Every element is a clone of `element`, so its count is what is held.
+    // The stream does not run before the next await: nothing is consumed
+    // meanwhile, and a queue for the excess would hold all of it.
+    let element = Arc::new(());
+    for _ in 0..requested + 1_000 {
+        manual.next(Arc::clone(&element));
+    }
+    let held = Arc::strong_count(&element) - 1;
+    assert!(
+        held as u64 <= requested,
+        "{held} elements held for {requested} requested: the excess was queued"
+    );
+    let outcome = timeout(WAIT, done).await.expect("the stream to fail");
+    assert!(
+        matches!(outcome, Err(StreamError::ProtocolViolation { rule: "1.1", .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        delivered.load(Ordering::SeqCst),
+        requested,
+        "what was requested still goes downstream, the excess does not"
+    );
+    let calls = manual.calls();
+    assert_eq!(calls.last(), Some(&Call::Cancel), "cancelled, then nothing: {calls:?}");
+    assert_eq!(calls.iter().filter(|c| **c == Call::Cancel).count(), 1, "{calls:?}");
+}
+
+/// A publisher that breaks rule 1.1 on purpose: from inside each
+/// `request(n)` it signals `n + FLOOD_EXCESS` elements, all clones of one
+/// `Arc`, so that the test can tell how many of them are held elsewhere.
+struct Flooding {
+    stats: Arc<FloodStats>,
+}
+
+const FLOOD_EXCESS: u64 = 10_000;
+
+#[derive(Default)]
+struct FloodStats {
+    requested: AtomicU64,
+    /// The most elements held at once outside the publisher.
+    most_held: AtomicUsize,
+    cancels: AtomicU64,
+    requests_after_cancel: AtomicU64,
+}
+
+/// Where a [`Flooding`] publisher keeps its subscriber.
+type FloodSlot = Arc<Mutex<Option<Box<dyn Subscriber<Arc<()>>>>>>;
+
+struct FloodingSubscription {
+    subscriber: FloodSlot,
+    element: Arc<()>,
+    stats: Arc<FloodStats>,
+}
+
+impl Subscription for FloodingSubscription {
+    fn request(&mut self, n: u64) {
+        if self.stats.cancels.load(Ordering::SeqCst) > 0 {
+            self.stats.requests_after_cancel.fetch_add(1, Ordering::SeqCst);
+            return;
+        }
+        self.stats.requested.fetch_add(n, Ordering::SeqCst);
+        let mut slot = self.subscriber.lock().unwrap();
+        let Some(subscriber) = slot.as_deref_mut() else {
+            return;
+        };
+        for _ in 0..n.saturating_add(FLOOD_EXCESS) {
+            subscriber.on_next(Arc::clone(&self.element));
+            let held = Arc::strong_count(&self.element) - 1;
+            self.stats.most_held.fetch_max(held, Ordering::SeqCst);
+        }
+    }
+
+    fn cancel(&mut self) {
+        self.stats.cancels.fetch_add(1, Ordering::SeqCst);
+        // Rule 3.13: let go of the subscriber. A cancel from inside on_next
+        // finds the slot locked by `request`, and must not wait for it.
+        if let Ok(mut slot) = self.subscriber.try_lock() {
+            slot.take();
+        }
+    }
+}
+
+impl Publisher<Arc<()>> for Flooding {
+    fn subscribe(&self, mut subscriber: Box<dyn Subscriber<Arc<()>>>) {
+        let slot: FloodSlot = Arc::default();
+        subscriber.on_subscribe(Box::new(FloodingSubscription {
+            subscriber: Arc::clone(&slot),
+            element: Arc::new(()),
+            stats: Arc::clone(&self.stats),
+        }));
+        *slot.lock().unwrap() = Some(subscriber);
+    }
+}
+
+#[tokio::test]
+async fn rule_1_1_from_publisher_drops_what_a_publisher_floods_from_inside_request() {
+    let stats = Arc::new(FloodStats::default());
+    let delivered = Arc::new(AtomicU64::new(0));
+    let done = Source::from_publisher(Flooding {
+        stats: Arc::clone(&stats),
+    })
+    .run_with(counting_sink(&delivered));
+    let outcome = timeout(WAIT, done).await.expect("the stream to fail");
+    assert!(
+        matches!(outcome, Err(StreamError::ProtocolViolation { rule: "1.1", .. })),
+        "{outcome:?}"
+    );
+    let requested = stats.requested.load(Ordering::SeqCst);
+    assert!(requested > 0, "demand was signalled");
+    // The flood runs inside `request`, on the stream's own task, so nothing
+    // is consumed while it lasts: whatever was held was queued.
+    let most_held = stats.most_held.load(Ordering::SeqCst);
+    assert!(
+        most_held as u64 <= requested,
+        "{most_held} elements held at once for {requested} requested: the excess was queued"
+    );
+    assert!(delivered.load(Ordering::SeqCst) <= requested);
+    assert_eq!(
+        stats.cancels.load(Ordering::SeqCst),
+        1,
+        "the subscription is cancelled once"
+    );
+    assert_eq!(stats.requests_after_cancel.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn rule_2_2_from_publisher_takes_elements_without_waiting_for_downstream() {
+    // This crate's subscriber only queues an element and wakes the stream,
+    // which processes it on its own task: a downstream that has asked for
+    // nothing does not hold up the publisher's thread.
+    let manual = Manual::<u64>::new(AtOnce::Nothing);
+    let probe = Probe::new();
+    let done = Source::from_publisher(manual.clone()).run_with(Sink::from_subscriber(probe.subscriber()));
+    until_subscribed(&probe).await;
+    manual.wait_for_a_request().await;
+    let requested = manual.requested();
+    let (returned_tx, returned) = oneshot::channel();
+    let publisher = manual.clone();
+    // A plain thread: if on_next blocked, the test fails at the deadline
+    // instead of blocking the runtime.
+    std::thread::spawn(move || {
+        for n in 0..requested {
+            publisher.next(n);
+        }
+        let _ = returned_tx.send(());
+    });
+    timeout(WAIT, returned)
+        .await
+        .expect("on_next to return while downstream asked for nothing")
+        .expect("the publishing thread to report");
+    assert!(probe.nexts().is_empty(), "nothing went downstream before it asked");
+    let all = usize::try_from(requested).unwrap();
+    probe.request(requested);
+    probe.wait_for_nexts(all).await;
+    assert_eq!(probe.nexts(), (0..requested).collect::<Vec<_>>());
+    probe.cancel();
+    timeout(WAIT, done)
+        .await
+        .expect("the stream to stop")
+        .expect("cancel is not a failure");
+    probe.assert_well_formed();
+}
+
+/// A publisher that signals from a thread of its own: as many elements as
+/// were requested, each a vector built on that thread, and `on_complete`
+/// right after the last one.
+struct Threaded {
+    elements: u64,
+}
+
+/// How long each of [`Threaded`]'s elements is.
+const THREADED_WIDTH: u64 = 64;
+
+fn threaded_element(n: u64) -> Vec<u64> {
+    (n * THREADED_WIDTH..(n + 1) * THREADED_WIDTH).collect()
+}
+
+struct ThreadedSubscription(std::sync::mpsc::Sender<Call>);
+
+impl Subscription for ThreadedSubscription {
+    fn request(&mut self, n: u64) {
+        let _ = self.0.send(Call::Request(n));
+    }
+
+    fn cancel(&mut self) {
+        let _ = self.0.send(Call::Cancel);
+    }
+}
+
+impl Publisher<Vec<u64>> for Threaded {
+    fn subscribe(&self, mut subscriber: Box<dyn Subscriber<Vec<u64>>>) {
+        let elements = self.elements;
+        let (calls, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            subscriber.on_subscribe(Box::new(ThreadedSubscription(calls)));
+            let (mut next, mut demand) = (0, 0u64);
+            while next < elements {
+                match received.recv() {
+                    Ok(Call::Request(n)) => demand = demand.saturating_add(n),
+                    Ok(Call::Cancel) | Err(_) => return,
+                }
+                while demand > 0 && next < elements {
+                    subscriber.on_next(threaded_element(next));
+                    next += 1;
+                    demand -= 1;
+                }
+            }
+            subscriber.on_complete();
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_2_11_signals_from_another_thread_are_processed_whole_and_in_order() {
+    // Rust rules out the data race itself: elements must be `Send` and the
+    // subscriber hands them over under a lock. What is left to check is
+    // that each signal is processed after it was made, in the order made:
+    // every element arrives whole, and an on_complete sent right after the
+    // last on_next does not overtake any element.
+    const ELEMENTS: u64 = 1_000;
+    for round in 0..20 {
+        let all = Source::from_publisher(Threaded { elements: ELEMENTS }).run_with(Sink::collect());
+        let all = timeout(WAIT, all)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: the stream to complete"))
+            .expect("completed");
+        assert_eq!(all.len(), usize::try_from(ELEMENTS).unwrap(), "round {round}");
+        for (n, element) in (0..ELEMENTS).zip(&all) {
+            assert_eq!(*element, threaded_element(n), "round {round}: element {n}");
+        }
+    }
 }

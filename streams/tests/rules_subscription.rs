@@ -62,6 +62,77 @@ async fn rule_3_6_request_after_cancel_is_a_noop() {
     assert_eq!(probe.signals(), vec![Signal::Subscribe]);
 }
 
+/// Requests 3 and then 4 before anything was delivered, from a publisher
+/// of 8 elements: all 7 arrive, and the 8th only after one more request.
+async fn demand_adds_up(what: &str, probe: &Probe) {
+    until_subscribed(probe).await;
+    probe.request(3);
+    probe.request(4);
+    // The stream runs on this thread, and has not run since the first request.
+    assert!(probe.nexts().is_empty(), "{what}: delivered between the requests");
+    probe.wait_for_nexts(7).await;
+    // The probe checks each on_next against the demand so far: an 8th
+    // element on the first two requests would show as over-delivery.
+    probe.request(1);
+    probe.wait_for_terminal().await;
+    assert_eq!(
+        probe.signals().last(),
+        Some(&Signal::Complete),
+        "{what}: {:?}",
+        probe.signals()
+    );
+    assert_eq!(probe.nexts(), (0..8).collect::<Vec<_>>(), "{what}");
+    probe.assert_well_formed();
+}
+
+#[tokio::test]
+async fn rule_3_8_requests_before_any_delivery_add_up_and_allow_no_more() {
+    let probe = Probe::new();
+    let done = Source::from_iter(0..8u64).run_with(Sink::from_subscriber(probe.subscriber()));
+    demand_adds_up("Sink::from_subscriber", &probe).await;
+    timeout(WAIT, done)
+        .await
+        .expect("the stream to end")
+        .expect("completed");
+
+    let publisher = publisher_of(8);
+    demand_adds_up("Sink::publisher", &subscribed(&publisher)).await;
+}
+
+#[tokio::test]
+async fn rule_3_4_request_returns_at_once_while_nothing_can_be_produced() {
+    // Over a channel nothing has been sent to, a request that waited for
+    // elements would never return. It is made on a thread of its own, with
+    // a deadline, and only then is an element sent.
+    let (tx, rx) = mpsc::channel::<u64>(1);
+    let probe = Probe::new();
+    let done = Source::from_receiver(rx).run_with(Sink::from_subscriber(probe.subscriber()));
+    request_returns_before_any_element("Sink::from_subscriber", &probe, &tx).await;
+    probe.cancel();
+    timeout(WAIT, done)
+        .await
+        .expect("the stream to stop")
+        .expect("cancel is not a failure");
+
+    let (tx, rx) = mpsc::channel::<u64>(1);
+    let publisher = Source::from_receiver(rx).run_with(Sink::publisher());
+    request_returns_before_any_element("Sink::publisher", &subscribed(&publisher), &tx).await;
+}
+
+async fn request_returns_before_any_element(what: &str, probe: &Probe, tx: &mpsc::Sender<u64>) {
+    until_subscribed(probe).await;
+    let subscription = probe.subscription.lock().unwrap().take().expect("subscribed");
+    probe.requested.fetch_add(5, Ordering::SeqCst);
+    let subscription = returns_normally(what, subscription, &[Op::Request(5)]).await;
+    assert!(probe.nexts().is_empty(), "{what}: no element existed yet");
+    *probe.subscription.lock().unwrap() = Some(subscription);
+    // The demand was recorded, not dropped: an element sent now is delivered.
+    tx.send(1).await.unwrap();
+    probe.wait_for_nexts(1).await;
+    assert_eq!(probe.nexts(), vec![1], "{what}");
+    probe.assert_well_formed();
+}
+
 #[tokio::test]
 async fn rule_3_9_request_zero_signals_on_error() {
     let (tx, rx) = mpsc::channel::<u64>(1);

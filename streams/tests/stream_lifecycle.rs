@@ -113,6 +113,37 @@ async fn cancellation_crosses_async_boundaries() {
     assert_eq!(stats.stage("from_receiver").unwrap().state, StageState::Cancelled);
 }
 
+/// Each element carries the id of the task that ran each stage on it.
+fn ran_on(mut tasks: Vec<Option<tokio::task::Id>>) -> Vec<Option<tokio::task::Id>> {
+    tasks.push(tokio::task::try_id());
+    tasks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_fuse_into_one_task_until_an_async_boundary() {
+    let out = Source::from_iter((0..8).map(|_| ran_on(Vec::new())))
+        .map(ran_on)
+        .map(ran_on)
+        .async_boundary()
+        .map(ran_on)
+        .map(ran_on)
+        .run_with(Sink::fold(Vec::new(), |mut all, tasks| {
+            all.push(ran_on(tasks));
+            all
+        }));
+    let all = timeout(WAIT, out).await.expect("the stream to complete").unwrap();
+    assert_eq!(all.len(), 8);
+    let upstream = all[0][0].expect("the source runs inside a task");
+    let downstream = all[0][3].expect("the stage after the boundary runs inside a task");
+    assert_ne!(upstream, downstream, "the boundary splits the stream into two tasks");
+    // Source and both maps on one task; both maps after the boundary and the
+    // sink on the other; the same two tasks for every element.
+    let islands = [upstream, upstream, upstream, downstream, downstream, downstream].map(Some);
+    for tasks in &all {
+        assert_eq!(tasks[..], islands, "{all:?}");
+    }
+}
+
 #[tokio::test]
 async fn an_error_fails_downstream_and_cancels_upstream() {
     let (tx, rx) = mpsc::channel::<u32>(4);
