@@ -26,6 +26,7 @@ use nodes::{erased, feedback, materialise, typed, BuildNode, Edge, Node};
 pub use ports::{FanInPorts, FanOutPorts, InPort, MatKey, Materialized, OutPort, ZipPorts};
 
 use crate::boundary::DEFAULT_BUFFER;
+use crate::editable::Segment;
 use crate::error::GraphError;
 use crate::fan_in;
 use crate::fan_out::{self, Rule};
@@ -219,6 +220,26 @@ impl GraphBuilder {
         });
         let node = self.add(name.into(), NodeKind::Flow, (1, 1), true, build);
         (self.inlet(node, 0), self.outlet(node, 0), self.key(node))
+    }
+
+    /// Adds a flow node that can be removed while the graph runs, its
+    /// neighbours spliced together without losing or duplicating an
+    /// element: an editable slot named `name` holding `flow` as its one
+    /// segment, also named `name` ([`Segment::from_flow`]). Remove it with
+    /// [`GraphManager::remove_segment`](crate::GraphManager::remove_segment)`(graph, name, name)`.
+    /// Its elements keep their type, so removing it changes no types
+    /// around it; to insert stages next to it, use
+    /// [`editable_edges`](Self::editable_edges) or
+    /// [`connect_editable`](Self::connect_editable).
+    pub fn removable<T: Send + 'static>(
+        &mut self,
+        name: impl Into<String>,
+        flow: Flow<T, T>,
+    ) -> (InPort<T>, OutPort<T>) {
+        let name = name.into();
+        let slot = Flow::new().editable(name.clone(), [Segment::from_flow(name.clone(), flow)]);
+        let (inlet, outlet, _) = self.flow(name, slot);
+        (inlet, outlet)
     }
 
     /// Adds a sink node: its inlet, and the key to its materialised value.

@@ -63,7 +63,10 @@ type MakeFlow<T> = Arc<dyn Fn() -> Flow<T, T> + Send + Sync>;
 ///   graph can be edited if a flow node with a slot sits on it (an empty
 ///   slot passes elements through;
 ///   [`editable_edges`](crate::GraphBuilder::editable_edges) puts one on
-///   every edge). A segment must map `T` to `T`, so
+///   every edge), and a stage can be removed if it is a segment: made
+///   from a recipe ([`Segment::new`]) or from a built flow
+///   ([`Segment::from_flow`], [`GraphBuilder::removable`](crate::GraphBuilder::removable)),
+///   which can be removed but not rebuilt. A segment must map `T` to `T`, so
 ///   inserting a stage never changes the types around the slot, and a
 ///   segment that completes on its own (`take`) completes the slot.
 ///
@@ -87,6 +90,8 @@ type MakeFlow<T> = Arc<dyn Fn() -> Flow<T, T> + Send + Sync>;
 pub struct Segment<T> {
     name: Arc<str>,
     make: MakeFlow<T>,
+    /// Made from a built flow, not a recipe: it can run only once.
+    once: bool,
 }
 
 impl<T> Clone for Segment<T> {
@@ -94,6 +99,7 @@ impl<T> Clone for Segment<T> {
         Segment {
             name: Arc::clone(&self.name),
             make: Arc::clone(&self.make),
+            once: self.once,
         }
     }
 }
@@ -112,6 +118,42 @@ impl<T: Send + 'static> Segment<T> {
         Segment {
             name: Arc::from(name.into()),
             make: Arc::new(make),
+            once: false,
+        }
+    }
+
+    /// A segment from a flow already built rather than a recipe: the way
+    /// to make a stage that exists from the start removable while the
+    /// stream runs. A built flow runs once, so the only edit of its slot
+    /// that keeps it is none at all: any other edit of the slot fails with
+    /// [`EditError::NotRebuildable`] until it is removed. Give it a slot of
+    /// its own ([`GraphBuilder::removable`](crate::GraphBuilder::removable)
+    /// does), and insert stages next to it in other slots.
+    ///
+    /// ```
+    /// use compaktor_streams::{Flow, GraphManager, Keep, Segment, Sink, Source};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = GraphManager::new();
+    /// let graph = Source::from_iter(1..=3u32)
+    ///     .editable("middle", [Segment::from_flow("double", Flow::new().map(|n: u32| n * 2))])
+    ///     .to_mat(Sink::collect(), Keep::right);
+    /// let all = manager.add("numbers", graph)?;
+    /// manager.remove_segment("numbers", "middle", "double")?;
+    /// manager.start("numbers")?;
+    /// assert_eq!(all.await?, vec![1, 2, 3]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_flow(name: impl Into<String>, flow: Flow<T, T>) -> Self {
+        let flow = Mutex::new(Some(flow));
+        Segment {
+            name: Arc::from(name.into()),
+            // Never taken twice: an edit that would rebuild it is refused
+            // (`SlotShared::edit`); were it, the slot would pass elements on.
+            make: Arc::new(move || lock(&flow).take().unwrap_or_default()),
+            once: true,
         }
     }
 
@@ -155,7 +197,16 @@ impl<T: Send + 'static> SlotShared<T> {
         }
         {
             let mut plan = lock(&self.plan);
-            change(&mut plan.segments)?;
+            let mut segments = plan.segments.clone();
+            change(&mut segments)?;
+            // Every segment left is rebuilt, which a built flow cannot be.
+            if let Some(kept) = segments.iter().find(|s| s.once) {
+                return Err(EditError::NotRebuildable {
+                    slot: self.name.to_string(),
+                    segment: kept.name.to_string(),
+                });
+            }
+            plan.segments = segments;
             plan.version += 1;
             self.version.store(plan.version, Ordering::Release);
         }

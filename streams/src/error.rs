@@ -272,6 +272,18 @@ pub enum EditError {
         /// The slot's name.
         slot: String,
     },
+    /// The edit would rebuild a segment made from a built flow
+    /// ([`Segment::from_flow`](crate::Segment::from_flow)), which runs once:
+    /// the only edit such a segment allows is its removal.
+    #[error(
+        "segment {segment} of slot {slot} was given as a built flow and cannot be rebuilt; it can only be removed"
+    )]
+    NotRebuildable {
+        /// The slot's name.
+        slot: String,
+        /// The segment that would be rebuilt.
+        segment: String,
+    },
 }
 
 impl StreamError {

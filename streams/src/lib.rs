@@ -216,9 +216,12 @@
 //! restart; Akka's restart-with-backoff wrappers (`RestartSource` and
 //! friends). Live edits reach only what a
 //! graph declares editable (slots, which a builder graph may put on every
-//! edge, and tunable parameters): a stage outside a slot cannot be removed,
-//! an edge of a linear pipeline takes stages only where an `editable` slot
-//! was placed, and a slot's segments restart their state at each edit.
+//! edge, removable nodes and segments, and tunable parameters): a stage
+//! fused into its island without being declared removable cannot be
+//! removed (making every stage removable would cost every stage an
+//! indirection), an edge of a linear pipeline takes stages only where an
+//! `editable` slot was placed, and a slot's segments restart their state
+//! at each edit.
 //! A slot's segments are not in the graph's [`StreamMonitor`] (its stages
 //! are fixed when it starts); [`GraphManager::describe`] shows them under
 //! the slot.

@@ -51,7 +51,10 @@ use crate::tunable::Tunable;
 ///   empty slot on every edge (or
 ///   [`connect_editable`](crate::GraphBuilder::connect_editable) on one);
 ///   in a linear pipeline, put an empty slot where you may want a stage
-///   later. Stages outside slots cannot be removed or replaced.
+///   later. A stage that may have to go is declared so: a builder node
+///   added with [`removable`](crate::GraphBuilder::removable), or a
+///   segment made with [`Segment::from_flow`]. Other stages are fused
+///   into their island for speed and cannot be removed or replaced.
 ///
 /// Edits work the same on a graph that has not started: they change what
 /// will run. An edit never waits; it takes effect on the slot's own task,

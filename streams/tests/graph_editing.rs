@@ -274,6 +274,52 @@ async fn any_edge_of_a_builder_graph_takes_a_stage_and_gives_it_back_mid_stream(
     assert_eq!(described.node("fan->all").unwrap().stats.elements_out, N);
 }
 
+#[tokio::test]
+async fn a_stage_of_a_builder_graph_is_removed_mid_stream_and_its_neighbours_spliced() {
+    const N: u64 = 6_000;
+    const K: u64 = 2_000;
+    const MARK: u64 = 1_000_000;
+    let manager = GraphManager::new();
+    let (count, mut seen) = counter();
+    let mut g = GraphBuilder::new();
+    let (numbers, sender) = g.source("numbers", Source::channel(16).via(count));
+    let (mark_in, mark_out) = g.removable("mark", Flow::new().map(|n: u64| n + MARK));
+    let (all_in, all) = g.sink("all", Sink::collect());
+    g.connect(numbers, mark_in);
+    g.connect(mark_out, all_in);
+    let mut running = manager.run("splice", g.build().unwrap()).unwrap();
+    let tx = running.take(sender);
+
+    feed(&tx, 0..K).await;
+    reached(&mut seen, K, "the marked elements").await;
+    // A built stage cannot be rebuilt, so an edit that keeps it is refused.
+    let other: Segment<u64> = Segment::new("other", Flow::new);
+    assert!(matches!(
+        manager.insert_segment("splice", "mark", 0, other),
+        Err(EditError::NotRebuildable { .. })
+    ));
+    manager.remove_segment("splice", "mark", "mark").unwrap();
+    feed(&tx, K..N).await;
+    drop(tx);
+    let all = done("the spliced graph", running.take(all)).await.unwrap();
+
+    // Every element once and in order: marked up to the removal, then not.
+    assert_eq!(all.len() as u64, N);
+    let unmarked: Vec<u64> = all.iter().map(|n| n % MARK).collect();
+    assert_eq!(unmarked, (0..N).collect::<Vec<_>>());
+    let marked = all.iter().take_while(|&&n| n >= MARK).count() as u64;
+    assert!(
+        all[marked as usize..].iter().all(|&n| n < MARK),
+        "one marked run, then none"
+    );
+    assert!((K - 64..=K).contains(&marked), "the removal took effect after {marked}");
+    let described = manager.describe("splice").unwrap();
+    let node = described.node("mark").unwrap();
+    assert_eq!(node.slots.len(), 1);
+    assert!(node.slots[0].segments.is_empty(), "{node:?}");
+    assert_eq!(node.stats.elements_out, N);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edits_racing_a_stream_on_other_threads_lose_and_duplicate_nothing() {
     const N: u64 = 50_000;
