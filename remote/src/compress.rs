@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::frame::{FrameError, Kind, Text, LENGTH_BYTES};
+use crate::frame::{body_len, FrameError, Kind, Text, LENGTH_BYTES};
 
 /// Most texts numbered on one stream.
 pub(crate) const ENTRIES: usize = 1024;
@@ -82,8 +82,7 @@ impl Compressor {
     /// are copied as they are.
     pub(crate) fn compress(&mut self, mut frames: &[u8], out: &mut BytesMut) {
         out.reserve(frames.len());
-        while frames.len() >= LENGTH_BYTES {
-            let len = u32::from_le_bytes([frames[0], frames[1], frames[2], frames[3]]) as usize;
+        while let Some(len) = body_len(frames) {
             let Some(frame) = frames.get(..LENGTH_BYTES + len) else {
                 break;
             };
@@ -296,8 +295,7 @@ mod tests {
     fn frame_boundary_near(frames: &[u8], at: usize) -> usize {
         let mut boundary = 0;
         while boundary < at {
-            let len = u32::from_le_bytes(frames[boundary..boundary + LENGTH_BYTES].try_into().unwrap());
-            boundary += LENGTH_BYTES + len as usize;
+            boundary += LENGTH_BYTES + body_len(&frames[boundary..]).unwrap();
         }
         boundary
     }

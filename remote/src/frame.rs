@@ -241,29 +241,21 @@ fn parse(mut body: Bytes, tables: &mut Decompressor) -> Result<Frame, FrameError
         return Err(FrameError::Malformed("empty frame"));
     }
     let kind = Kind::from_u8(body.get_u8()).ok_or(FrameError::Malformed("unknown frame kind"))?;
-    if kind == Kind::Compact {
-        let [recipient, sender, manifest] = tables.fields(&mut body)?;
-        return Ok(Frame {
-            kind: Kind::Message,
-            recipient,
-            sender: (!sender.0.is_empty()).then_some(sender),
-            manifest,
-            payload: body,
-        });
-    }
-    let mut text = || -> Result<Text, FrameError> {
-        if body.remaining() < 2 {
-            return Err(FrameError::Malformed("truncated field length"));
-        }
-        let len = body.get_u16_le() as usize;
-        if body.remaining() < len {
-            return Err(FrameError::Malformed("truncated field"));
-        }
-        Text::new(body.split_to(len))
+    let (kind, [recipient, sender, manifest]) = if kind == Kind::Compact {
+        (Kind::Message, tables.fields(&mut body)?)
+    } else {
+        let mut text = || -> Result<Text, FrameError> {
+            if body.remaining() < 2 {
+                return Err(FrameError::Malformed("truncated field length"));
+            }
+            let len = body.get_u16_le() as usize;
+            if body.remaining() < len {
+                return Err(FrameError::Malformed("truncated field"));
+            }
+            Text::new(body.split_to(len))
+        };
+        (kind, [text()?, text()?, text()?])
     };
-    let recipient = text()?;
-    let sender = text()?;
-    let manifest = text()?;
     Ok(Frame {
         kind,
         recipient,
@@ -349,10 +341,7 @@ impl FrameDecoder {
         }
         // A frame that spans reads: only its bytes are copied together.
         self.top_up(LENGTH_BYTES);
-        if self.buf.len() < LENGTH_BYTES {
-            return None;
-        }
-        let len = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
+        let len = body_len(&self.buf)?;
         if len > max {
             self.broken = Some(len);
             self.buf = BytesMut::new();
@@ -380,8 +369,14 @@ impl FrameDecoder {
 /// The body length of the frame at the start of `bytes`, if all of it is
 /// there and within `max`.
 fn whole_frame(bytes: &[u8], max: usize) -> Option<usize> {
-    let len = u32::from_le_bytes(bytes.get(..LENGTH_BYTES)?.try_into().ok()?) as usize;
+    let len = body_len(bytes)?;
     (len <= max && bytes.len() - LENGTH_BYTES >= len).then_some(len)
+}
+
+/// The body length announced by the frame at the start of `bytes`, once
+/// its length prefix is there.
+pub(crate) fn body_len(bytes: &[u8]) -> Option<usize> {
+    Some(u32::from_le_bytes(bytes.get(..LENGTH_BYTES)?.try_into().ok()?) as usize)
 }
 
 #[cfg(test)]
