@@ -15,7 +15,7 @@ use futures::task::AtomicWaker;
 use crate::error::EditError;
 use crate::flow::Flow;
 use crate::graph::Materializer;
-use crate::manager::SegmentDescription;
+use crate::manager::{SegmentDescription, SlotDescription};
 use crate::stage::{BoxUpstream, Pull, Pulled, Upstream};
 use crate::stats::{StageCell, StreamMonitor};
 
@@ -46,7 +46,8 @@ type MakeFlow<T> = Arc<dyn Fn() -> Flow<T, T> + Send + Sync>;
 ///   uncontended lock per element.
 /// - Stage state does not survive an edit: every segment of the slot is
 ///   rebuilt from its recipe (a throttle starts with a full bucket, a
-///   `scan` from its zero). Parameters that must change without a rebuild
+///   `scan` from its zero), and its statistics count from the edit on.
+///   Parameters that must change without a rebuild
 ///   belong in a [`Tunable`](crate::Tunable).
 /// - A drain waits for the old chain to hand on what it holds, so an edit
 ///   takes effect after, for example, a slow `map_async`'s futures finish.
@@ -55,10 +56,10 @@ type MakeFlow<T> = Arc<dyn Fn() -> Flow<T, T> + Send + Sync>;
 ///   `on_upstream_finish`, or a segment that merges in a source of its own
 ///   that never completes. Keep such stages outside slots.
 /// - A failure in a segment fails the slot, and the stream, as any stage would.
-/// - The segments' statistics are not in the graph's
-///   [`StreamMonitor`](crate::StreamMonitor), whose stages are fixed when
-///   it starts; [`GraphManager::describe`](crate::GraphManager::describe)
-///   shows them under the slot. The slot itself is a stage named `"editable"`.
+/// - The segments' statistics are listed under the slot, in a snapshot's
+///   [`GraphStats::slots`](crate::GraphStats::slots) and in
+///   [`GraphManager::describe`](crate::GraphManager::describe), apart from
+///   the stages fixed at the start. The slot itself is a stage named `"editable"`.
 /// - Only slots are editable: an edge of a [`GraphBuilder`](crate::GraphBuilder)
 ///   graph can be edited if a flow node with a slot sits on it (an empty
 ///   slot passes elements through;
@@ -264,6 +265,13 @@ pub(crate) trait SlotHandle: Send + Sync {
     fn stage(&self) -> usize;
     /// The planned segments, with the statistics of those running.
     fn segments(&self) -> Vec<SegmentDescription>;
+    /// The slot by name, with its segments.
+    fn describe(&self) -> SlotDescription {
+        SlotDescription {
+            name: self.name().to_owned(),
+            segments: self.segments(),
+        }
+    }
     fn remove(&self, segment: &str) -> Result<(), EditError>;
     fn as_any(&self) -> &dyn Any;
 }
@@ -469,7 +477,7 @@ impl<T: Send + 'static> Slot<T> {
         for island in tasks {
             tokio::spawn(island);
         }
-        *lock(&self.shared.live) = Some(StreamMonitor::new(stages, None));
+        *lock(&self.shared.live) = Some(StreamMonitor::new(stages, None, Vec::new()));
         Chain {
             out,
             closed,
@@ -508,6 +516,7 @@ impl<T: Send + 'static> Slot<T> {
 
 impl<T: Send + 'static> Upstream<T> for Slot<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         if self.done {
             return Poll::Ready(None);
         }
@@ -544,6 +553,7 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
     }
 
     fn poll_batch(&mut self, cx: &mut Context<'_>, buf: &mut Vec<T>, max: usize) -> Poll<Pulled> {
+        self.cell.backpressure_off();
         if self.done {
             return Poll::Ready(Pulled::Ended(Ok(())));
         }
@@ -582,6 +592,7 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
     }
 
     fn poll_pump(&mut self, cx: &mut Context<'_>) {
+        self.cell.backpressure_on();
         if let Some(chain) = self.chain.as_mut() {
             chain.out.poll_pump(cx);
         }

@@ -81,6 +81,7 @@ pub(crate) fn merge<T: Send + 'static>(
 
 impl<T: Send> Upstream<T> for Merge<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         if self.done {
             return Poll::Ready(None);
         }
@@ -118,6 +119,7 @@ impl<T: Send> Upstream<T> for Merge<T> {
     }
 
     fn poll_pump(&mut self, cx: &mut Context<'_>) {
+        self.cell.backpressure_on();
         for input in self.inputs.iter_mut().flatten() {
             input.poll_pump(cx);
         }
@@ -185,6 +187,7 @@ fn fill<X>(
 
 impl<A: Send, B: Send> Upstream<(A, B)> for Zip<A, B> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<(A, B)> {
+        self.cell.backpressure_off();
         if self.done {
             return Poll::Ready(None);
         }
@@ -218,6 +221,7 @@ impl<A: Send, B: Send> Upstream<(A, B)> for Zip<A, B> {
     }
 
     fn poll_pump(&mut self, cx: &mut Context<'_>) {
+        self.cell.backpressure_on();
         if let Some(left) = self.left.as_mut() {
             left.poll_pump(cx);
         }
@@ -255,6 +259,7 @@ pub(crate) fn concat<T: Send + 'static>(inputs: Vec<BoxUpstream<T>>, m: &mut Mat
 
 impl<T: Send> Upstream<T> for Concat<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         if self.done {
             return Poll::Ready(None);
         }
@@ -285,6 +290,7 @@ impl<T: Send> Upstream<T> for Concat<T> {
     }
 
     fn poll_pump(&mut self, cx: &mut Context<'_>) {
+        self.cell.backpressure_on();
         if let Some(input) = self.inputs.front_mut() {
             input.poll_pump(cx);
         }

@@ -232,7 +232,7 @@ impl<Mat> RunnableGraph<Mat> {
         let mat = (self.build)(&mut materializer);
         Prepared {
             mat,
-            monitor: StreamMonitor::new(materializer.stages, self.shape),
+            monitor: StreamMonitor::new(materializer.stages, self.shape, materializer.controls.slots.clone()),
             tasks: materializer.tasks,
             controls: materializer.controls,
         }

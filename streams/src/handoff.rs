@@ -136,6 +136,11 @@ pub(crate) struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
+    /// Whether an element is here to be taken.
+    pub(crate) fn is_ready(&self) -> bool {
+        !self.local.is_empty() || !self.shared.lock().queue.is_empty()
+    }
+
     fn grant(&mut self) {
         let up = {
             let mut state = self.shared.lock();

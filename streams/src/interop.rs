@@ -24,7 +24,7 @@ use crate::graph::Completion;
 use crate::ops::TryMapAsync;
 use crate::sink::{tell_end, Sink};
 use crate::source::Source;
-use crate::stage::{BoxUpstream, Pull, Stage, Upstream};
+use crate::stage::{pumping, BoxUpstream, Pull, Stage, Upstream};
 use crate::stats::StageCell;
 
 /// The stage of `ask`.
@@ -219,6 +219,7 @@ struct AckingSource<T, A, F> {
 
 impl<T: Send, A: Send + 'static, F: FnMut() -> A + Send> Upstream<T> for AckingSource<T, A, F> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         if let Some(end) = self.end.take() {
             self.receiver.close();
             return Poll::Ready(self.cell.ended(end));
@@ -257,6 +258,12 @@ impl<T: Send, A: Send + 'static, F: FnMut() -> A + Send> Upstream<T> for AckingS
                 self.receiver.close();
                 Poll::Ready(self.cell.ended(Err(error)))
             }
+        }
+    }
+
+    fn poll_pump(&mut self, _cx: &mut Context<'_>) {
+        if !self.receiver.is_empty() {
+            self.cell.backpressure_on();
         }
     }
 }
@@ -340,7 +347,8 @@ impl<T: Send + 'static> Sink<T, Completion<()>> {
                     match poll_fn(|cx| upstream.poll_next(cx)).await {
                         Some(Ok(element)) => {
                             cell.set_demand(0);
-                            let acked = actor.ask(|reply| make(element, reply), ack_timeout).await;
+                            let acked =
+                                pumping(&mut upstream, actor.ask(|reply| make(element, reply), ack_timeout)).await;
                             match acked {
                                 Ok(()) => cell.add_out(),
                                 Err(AskError::Terminated) => break Err(StreamError::ActorStopped),

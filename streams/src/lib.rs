@@ -221,14 +221,9 @@
 //! removed (making every stage removable would cost every stage an
 //! indirection), an edge of a linear pipeline takes stages only where an
 //! `editable` slot was placed, and a slot's segments restart their state
-//! at each edit.
-//! A slot's segments are not in the graph's [`StreamMonitor`] (its stages
-//! are fixed when it starts); [`GraphManager::describe`] shows them under
-//! the slot.
-//! Time spent backpressured is measured by async boundaries, fan-out
-//! junctions and fused stages that hold elements downstream does not take
-//! (a `buffer`, a `batch`); fan-in junctions, sources and merge-hub
-//! producers do not measure it yet. `map_blocking` runs on tokio's blocking threads, not the
+//! and their statistics at each edit (a snapshot lists them under
+//! [`GraphStats::slots`], apart from the stages fixed at the start).
+//! `map_blocking` runs on tokio's blocking threads, not the
 //! actor system's blocking pool. Only sinks that take everything pull in
 //! batches; a stage with bounded demand (a `take`, an async boundary's
 //! buffer, an actor sink) still crosses one dynamically dispatched

@@ -390,6 +390,7 @@ impl<T: Send + 'static> PublisherSource<T> {
 
 impl<T: Send + 'static> Upstream<T> for PublisherSource<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         if self.done {
             return Poll::Ready(None);
         }
@@ -434,6 +435,12 @@ impl<T: Send + 'static> Upstream<T> for PublisherSource<T> {
             } else {
                 bridge.subscription = Some(subscription);
             }
+        }
+    }
+
+    fn poll_pump(&mut self, _cx: &mut Context<'_>) {
+        if !lock(&self.shared).queue.is_empty() {
+            self.cell.backpressure_on();
         }
     }
 }

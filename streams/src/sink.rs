@@ -10,7 +10,7 @@ use crate::error::StreamError;
 use crate::graph::{Completion, Materializer};
 use crate::protocol::Subscriber;
 use crate::publisher::{drive_subscriber, StreamPublisher};
-use crate::stage::{BoxUpstream, Pulled, PULL_BATCH};
+use crate::stage::{pumping, BoxUpstream, Pulled, PULL_BATCH};
 use crate::stats::StageCell;
 
 type BuildSink<T, Mat> = Box<dyn FnOnce(BoxUpstream<T>, &mut Materializer) -> Mat + Send>;
@@ -156,7 +156,7 @@ impl<T: Send + 'static> Sink<T, Completion<()>> {
                 let result = loop {
                     match poll_fn(|cx| upstream.poll_next(cx)).await {
                         Some(Ok(element)) => {
-                            if let Err(refused) = actor.send(element).await {
+                            if let Err(refused) = pumping(&mut upstream, actor.send(element)).await {
                                 break Err(if refused.is_full() {
                                     StreamError::stage("actor_ref", "the actor's mailbox is full")
                                 } else {

@@ -305,6 +305,7 @@ impl<I> IterSource<I> {
 
 impl<I: Iterator + Send> Upstream<I::Item> for IterSource<I> {
     fn poll_next(&mut self, _cx: &mut Context<'_>) -> Pull<I::Item> {
+        self.cell.backpressure_off();
         match self.iter.next() {
             Some(element) => {
                 self.unpublished += 1;
@@ -322,6 +323,7 @@ impl<I: Iterator + Send> Upstream<I::Item> for IterSource<I> {
     }
 
     fn poll_batch(&mut self, _cx: &mut Context<'_>, buf: &mut Vec<I::Item>, max: usize) -> Poll<Pulled> {
+        self.cell.backpressure_off();
         let before = buf.len();
         buf.extend(self.iter.by_ref().take(max));
         let taken = buf.len() - before;
@@ -335,6 +337,12 @@ impl<I: Iterator + Send> Upstream<I::Item> for IterSource<I> {
             self.publish();
         }
         Poll::Ready(Pulled::More)
+    }
+
+    // An iterator always has a next element, as far as anyone can tell
+    // without taking it.
+    fn poll_pump(&mut self, _cx: &mut Context<'_>) {
+        self.cell.backpressure_on();
     }
 
     fn batch_stats(&mut self) {
@@ -372,6 +380,7 @@ struct ReceiverSource<T> {
 
 impl<T: Send> Upstream<T> for ReceiverSource<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         match self.receiver.poll_recv(cx) {
             Poll::Ready(Some(element)) => {
                 self.cell.add_out();
@@ -386,6 +395,12 @@ impl<T: Send> Upstream<T> for ReceiverSource<T> {
                 self.cell.set_demand(1);
                 Poll::Pending
             }
+        }
+    }
+
+    fn poll_pump(&mut self, _cx: &mut Context<'_>) {
+        if !self.receiver.is_empty() {
+            self.cell.backpressure_on();
         }
     }
 }
@@ -404,6 +419,7 @@ struct TickSource<T> {
 
 impl<T: Clone + Send> Upstream<T> for TickSource<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         match self.interval.poll_tick(cx) {
             Poll::Ready(_) => {
                 self.cell.add_out();
@@ -411,6 +427,11 @@ impl<T: Clone + Send> Upstream<T> for TickSource<T> {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    // Ticks keep coming whether or not downstream asks.
+    fn poll_pump(&mut self, _cx: &mut Context<'_>) {
+        self.cell.backpressure_on();
     }
 }
 

@@ -7,6 +7,7 @@
 //! queue between them.
 
 use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -97,6 +98,21 @@ fn pull_each<T, U: Upstream<T> + ?Sized>(
 pub(crate) const STATS_BATCH: u64 = 1024;
 
 pub(crate) type BoxUpstream<T> = Box<dyn Upstream<T>>;
+
+/// Awaits `work` of a sink that is busy with an element (delivering it to
+/// an actor), pumping `upstream` meanwhile: its stages count the wait as
+/// backpressure, and those that work ahead (a buffer, `map_async`) go on.
+pub(crate) async fn pumping<T, F: Future>(upstream: &mut BoxUpstream<T>, work: F) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    poll_fn(|cx| {
+        let done = work.as_mut().poll(cx);
+        if done.is_pending() {
+            upstream.poll_pump(cx);
+        }
+        done
+    })
+    .await
+}
 
 /// How many elements a stage may pull ahead in one `poll_pump` before it
 /// yields, so that an endless fast source cannot starve its task's peers.
@@ -581,9 +597,8 @@ impl<S: Stage> Upstream<S::Out> for StageLink<S> {
         }
         self.out.pulled = false;
         self.pump(cx);
-        // Holding elements that downstream does not take: backpressured
-        // until it pulls again.
-        if !self.pressed && (!self.out.is_empty() || self.stage.buffered() > 0) {
+        // Downstream does not ask: backpressured until it pulls again.
+        if !self.pressed {
             self.pressed = true;
             self.cell.backpressure_on();
         }

@@ -13,6 +13,7 @@
 //! recorded when the graph was materialised. Fan-in junctions, which have
 //! several upstreams, count what they take themselves.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -20,7 +21,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::editable::SlotHandle;
 use crate::error::StreamError;
+use crate::manager::SlotDescription;
 use crate::shape::GraphShape;
 
 /// What a stage is doing, as of a snapshot.
@@ -75,16 +78,15 @@ pub struct StageStats {
     /// in the first snapshot.
     #[serde(default)]
     pub rate: Option<u64>,
-    /// How long the stage has had elements to hand on but no downstream
-    /// demand. Measured where elements wait: an async boundary (its
-    /// upstream island waited on a full buffer), a fan-out junction (it
-    /// waited for its outlets), and a fused stage that holds elements
-    /// downstream does not take (a `buffer`, a `batch`, a throttle's
-    /// waiting element). A fused stage that holds nothing is only asked
-    /// for an element when downstream wants one, so it reads zero: how
-    /// long its island waited shows on the boundary or fan-out at the
-    /// island's end. Fan-in junctions, sources and merge-hub producers
-    /// read zero too.
+    /// How long downstream did not ask the stage for elements while it
+    /// ran: from the moment its downstream stopped asking (an async
+    /// boundary's or a merge hub's buffer is full, a fan-out junction's
+    /// outlets are, a `buffer` is, a sink waits for an actor) until it
+    /// asks again. Backpressure travels upstream as in Akka: every stage
+    /// fused before the point that stopped asking waits with it and counts
+    /// the same spell. A source counts only while it has an element ready
+    /// (an iterator always has; a channel when its queue is not empty). A
+    /// stage that waits for its upstream instead reads zero.
     #[serde(default)]
     pub backpressured: Duration,
 }
@@ -95,6 +97,10 @@ pub struct StageStats {
 pub struct GraphStats {
     /// One entry per stage, in the order they were materialised (see [`StageStats::id`]).
     pub stages: Vec<StageStats>,
+    /// The editable slots, each with the stages of its segments: those
+    /// change with every edit, so they are listed apart from `stages`.
+    #[serde(default)]
+    pub slots: Vec<SlotDescription>,
 }
 
 impl GraphStats {
@@ -106,6 +112,11 @@ impl GraphStats {
     /// The stages of one [`GraphBuilder`](crate::GraphBuilder) node, upstream first.
     pub fn node<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a StageStats> + 'a {
         self.stages.iter().filter(move |s| s.node.as_deref() == Some(node))
+    }
+
+    /// The editable slot with this name.
+    pub fn slot(&self, name: &str) -> Option<&SlotDescription> {
+        self.slots.iter().find(|s| s.name == name)
     }
 }
 
@@ -133,12 +144,22 @@ impl GraphStats {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StreamMonitor {
     stages: Arc<[Registered]>,
     shape: Option<Arc<GraphShape>>,
+    slots: Arc<[Arc<dyn SlotHandle>]>,
     /// The previous snapshot's time, outputs and rates, for the rates of the next.
     previous: Arc<Mutex<Option<Previous>>>,
+}
+
+impl fmt::Debug for StreamMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamMonitor")
+            .field("stages", &self.stages.len())
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -149,10 +170,15 @@ struct Previous {
 }
 
 impl StreamMonitor {
-    pub(crate) fn new(stages: Vec<Registered>, shape: Option<Arc<GraphShape>>) -> Self {
+    pub(crate) fn new(
+        stages: Vec<Registered>,
+        shape: Option<Arc<GraphShape>>,
+        slots: Vec<Arc<dyn SlotHandle>>,
+    ) -> Self {
         StreamMonitor {
             stages: stages.into(),
             shape,
+            slots: slots.into(),
             previous: Arc::new(Mutex::new(None)),
         }
     }
@@ -180,7 +206,8 @@ impl StreamMonitor {
                 stage.cell.snapshot(id, stage.node.as_deref(), elements_in)
             })
             .collect();
-        let mut stats = GraphStats { stages };
+        let slots = self.slots.iter().map(|slot| slot.describe()).collect();
+        let mut stats = GraphStats { stages, slots };
         self.add_rates(&mut stats);
         stats
     }
@@ -293,8 +320,8 @@ impl StageCell {
         u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Downstream demand ran out while the stage has elements to hand on.
-    /// Call on transitions: only the first call of a spell reads the clock.
+    /// Downstream stopped asking while the stage could go on. Only the first
+    /// call of a spell reads the clock, so callers need not track it.
     pub(crate) fn backpressure_on(&self) {
         if self.pressed_since.load(Ordering::Relaxed) == 0 {
             let since = self.nanos(Instant::now()).saturating_add(1);
@@ -302,7 +329,10 @@ impl StageCell {
         }
     }
 
-    /// Downstream demand is back; ends a spell begun by [`backpressure_on`](StageCell::backpressure_on).
+    /// Downstream asks again; ends a spell begun by
+    /// [`backpressure_on`](StageCell::backpressure_on). Outside a spell it is
+    /// one load, cheap enough for every pull.
+    #[inline]
     pub(crate) fn backpressure_off(&self) {
         let since = self.pressed_since.load(Ordering::Relaxed);
         if since != 0 {
@@ -397,9 +427,12 @@ impl StageCell {
 
     // The first ending wins: a stage that failed and is then dropped stays failed.
     fn finish(&self, state: u8) {
-        let _ = self
+        let first = self
             .state
             .compare_exchange(RUNNING, state, Ordering::Relaxed, Ordering::Relaxed);
+        if first.is_ok() {
+            self.backpressure_off();
+        }
         self.demand.store(0, Ordering::Relaxed);
     }
 

@@ -152,6 +152,16 @@ async fn inserting_a_stage_mid_stream_loses_and_duplicates_nothing() {
     let names: Vec<&str> = slot.segments.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["buffer", "tag"]);
     assert_eq!(slot.segments[1].stages[0].elements_out, N - K, "{slot:?}");
+    // The graph's monitor snapshot shows the same segments beside its stages.
+    let stats = manager.monitor("insert").unwrap().stats();
+    let monitored = stats.slot("slot").expect("the slot in the snapshot");
+    let outs: Vec<(&str, u64)> = monitored
+        .segments
+        .iter()
+        .map(|s| (s.name.as_str(), s.stages.last().map_or(0, |stage| stage.elements_out)))
+        .collect();
+    // Both count from the edit on: the slot rebuilt its chain then.
+    assert_eq!(outs, [("buffer", N - K), ("tag", N - K)], "{monitored:?}");
 }
 
 #[tokio::test]

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use compaktor_streams::{
-    Completion, Flow, GraphBuilder, GraphDescription, GraphManager, GraphStatus, Keep, ManagerError, NodeKind, Segment,
-    Sink, Source, StreamError,
+    Completion, Flow, GraphBuilder, GraphDescription, GraphManager, GraphStatus, Keep, ManagerError, MergeHub,
+    NodeKind, Segment, Sink, Source, StreamError,
 };
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -179,10 +179,12 @@ async fn graphs_are_listed_started_once_and_removed() {
     );
 }
 
+/// from_iter ─▶ map ─▶ async boundary (2) ─▶ map_async (10 ms each) ─▶ fold.
+/// The upstream island waits on the boundary's full buffer; the downstream
+/// island is always asked by its fold.
 #[tokio::test(start_paused = true)]
-async fn an_async_boundary_reports_the_time_its_upstream_was_backpressured() {
+async fn an_island_waiting_on_an_async_boundary_reports_backpressure_on_each_of_its_stages() {
     let (sum, monitor) = Source::from_iter(0..20u64)
-        // Fused into the upstream island, which waits with the boundary.
         .map(|n| n)
         .async_boundary_with(2)
         .map_async(1, |n| async move {
@@ -193,14 +195,51 @@ async fn an_async_boundary_reports_the_time_its_upstream_was_backpressured() {
         .run_monitored();
     assert_eq!(done("the slow sink", sum).await.unwrap(), 190);
     let stats = monitor.stats();
-    let boundary = stats.stage("async_boundary").unwrap();
-    // 20 elements at 10 ms each behind a buffer of 2: the source waited most of the 200 ms.
-    assert!(boundary.backpressured >= Duration::from_millis(100), "{boundary:?}");
-    assert!(boundary.backpressured <= Duration::from_millis(200), "{boundary:?}");
-    // The wait is the boundary's alone: the fused stage that waited with it reports none.
-    let map = stats.stage("map").unwrap();
-    assert_eq!((map.elements_out, map.backpressured), (20, Duration::ZERO), "{map:?}");
+    // 20 elements at 10 ms each behind a buffer of 2: the upstream island
+    // waited most of the 200 ms, and every stage in it waited with it.
+    for name in ["from_iter", "map", "async_boundary"] {
+        let stage = stats.stage(name).unwrap();
+        assert!(stage.backpressured >= Duration::from_millis(100), "{stage:?}");
+        assert!(stage.backpressured <= Duration::from_millis(200), "{stage:?}");
+    }
+    // Downstream of the boundary nothing waited on demand.
     assert_eq!(stats.stage("map_async").unwrap().backpressured, Duration::ZERO);
+}
+
+/// from_iter ─┐
+///             ├▶ merge ─▶ merge hub (2) ─▶ map_async (10 ms each) ─▶ fold
+/// from_iter ─┘
+/// Sources, a fan-in junction, a merge hub's producer and its consumer each
+/// count the time nobody downstream asked them for an element.
+#[tokio::test(start_paused = true)]
+async fn sources_junctions_and_merge_hubs_report_the_time_downstream_did_not_ask() {
+    let ((hub, sum), consumer) = MergeHub::<u64>::source(2)
+        .map_async(1, |n| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            n
+        })
+        .to_mat(Sink::fold(0, |a, n| a + n), Keep::both)
+        .run_monitored();
+    let (produced, producer) = Source::from_iter(0..10u64)
+        .merge(Source::from_iter(10..20u64))
+        .to_mat(hub.sink(), Keep::right)
+        .run_monitored();
+    done("the producer", produced).await.unwrap();
+    drop(hub);
+    assert_eq!(done("the consumer", sum).await.unwrap(), 190);
+    // 20 elements at 10 ms each: the producer waited most of the 200 ms on
+    // the hub's buffer of 2, and so did everything fused before it.
+    let stats = producer.stats();
+    let names: Vec<&str> = stats.stages.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["from_iter", "from_iter", "merge", "merge_hub_sink"]);
+    for stage in &stats.stages {
+        assert!(stage.backpressured >= Duration::from_millis(100), "{stage:?}");
+        assert!(stage.backpressured <= Duration::from_millis(200), "{stage:?}");
+    }
+    // The hub's consumer held elements map_async did not ask for yet.
+    let hub_source = consumer.stats();
+    let hub_source = hub_source.stage("merge_hub").unwrap();
+    assert!(hub_source.backpressured >= Duration::from_millis(100), "{hub_source:?}");
 }
 
 /// channel ─▶ filter (evens) ─▶ foreach (counts into a watch). The filter

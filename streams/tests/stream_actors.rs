@@ -481,6 +481,40 @@ async fn acking_sink_fails_when_an_ack_times_out_and_tells_the_actor() {
     system.shutdown().await.expect("shutdown");
 }
 
+/// Acknowledges each element 10 ms after it arrives.
+struct SlowAcker;
+
+impl Actor for SlowAcker {
+    type Msg = ConsumerMsg;
+    async fn handle(&mut self, msg: ConsumerMsg, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        if let ConsumerMsg::Element(_, ack) = msg {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let _ = ack.send(());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn acking_sink_waiting_for_its_actor_counts_as_backpressure_upstream() {
+    let system = system("acking-sink-pressure");
+    let actor = system.spawn_anonymous(Props::new(|| SlowAcker)).expect("spawn");
+    let (done, monitor) = Source::from_iter(1..=20u32)
+        .map(|n| n + 1)
+        .to_mat(acking_sink(actor, LONG), Keep::right)
+        .run_monitored();
+    within("the stream to complete", done).await.expect("completes");
+    // 20 acknowledgements 10 ms apart: the stages before the sink waited
+    // for it about 200 ms.
+    let stats = monitor.stats();
+    for name in ["from_iter", "map"] {
+        let stage = stats.stage(name).expect(name);
+        assert!(stage.backpressured >= Duration::from_millis(150), "{stage:?}");
+        assert!(stage.backpressured <= Duration::from_millis(210), "{stage:?}");
+    }
+    system.shutdown().await.expect("shutdown");
+}
+
 #[test]
 fn new_public_types_are_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}

@@ -171,7 +171,8 @@ impl<T: Send + 'static> MergeHub<T> {
                 return completion;
             }
             m.spawn(async move {
-                let mut sender = Sender::new(handoff, upstream, shared.capacity, Some(Arc::clone(&cell)));
+                let mut sender = Sender::new(handoff, upstream, shared.capacity, Some(Arc::clone(&cell)))
+                    .with_backpressure(Arc::clone(&cell));
                 let outcome = poll_fn(|cx| sender.poll_run(cx)).await;
                 drop(sender);
                 let result = match outcome {
@@ -222,6 +223,7 @@ impl<T> Consumer<T> {
 
 impl<T: Send> Upstream<T> for Consumer<T> {
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Pull<T> {
+        self.cell.backpressure_off();
         if self.done {
             return Poll::Ready(None);
         }
@@ -257,6 +259,12 @@ impl<T: Send> Upstream<T> for Consumer<T> {
             }
             self.cell.set_demand(1);
             return Poll::Pending;
+        }
+    }
+
+    fn poll_pump(&mut self, _cx: &mut Context<'_>) {
+        if self.inputs.iter().flatten().any(Receiver::is_ready) {
+            self.cell.backpressure_on();
         }
     }
 }

@@ -84,7 +84,9 @@ pub struct NodeStats {
     pub demand: u64,
     /// Elements held by all its stages.
     pub buffered: u64,
-    /// Time its stages spent backpressured (see [`StageStats::backpressured`]).
+    /// The longest time one of its stages spent backpressured (see
+    /// [`StageStats::backpressured`]): fused stages wait together, so a sum
+    /// would count one wait several times.
     pub backpressured: Duration,
     /// Errors raised or passed on by its stages.
     pub errors: u64,
@@ -101,7 +103,7 @@ impl NodeStats {
             rate: last.rate,
             demand: last.demand,
             buffered: stages.iter().map(|s| s.buffered).sum(),
-            backpressured: stages.iter().map(|s| s.backpressured).sum(),
+            backpressured: stages.iter().map(|s| s.backpressured).max().unwrap_or_default(),
             errors: stages.iter().map(|s| s.errors).sum(),
         }
     }
@@ -284,10 +286,7 @@ fn slots(controls: &Controls, belongs: impl Fn(&dyn SlotHandle) -> bool) -> Vec<
         .slots
         .iter()
         .filter(|slot| belongs(slot.as_ref()))
-        .map(|slot| SlotDescription {
-            name: slot.name().to_owned(),
-            segments: slot.segments(),
-        })
+        .map(|slot| slot.describe())
         .collect()
 }
 
