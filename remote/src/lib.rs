@@ -52,6 +52,13 @@
 //! its actors then end with [`StopReason::Unreachable`] or
 //! [`StopReason::ConnectionLost`](compaktor_actor::StopReason), and refs to
 //! the old incarnation's actors reach nothing (their uids are not reused).
+//! A node killed and restarted on the same address with the same identity
+//! is noticed at once rather than by the detector: its endpoint's
+//! connection ids and stateless-reset key are derived from its private
+//! key, so it answers the first packet of a connection its previous
+//! incarnation left open with a QUIC stateless reset; the peer redials,
+//! meets the new incarnation, and ends the old one's watches with
+//! `ConnectionLost`.
 //!
 //! # Not built yet
 //!

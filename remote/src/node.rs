@@ -187,7 +187,16 @@ impl RemoteNode {
         let transport = Arc::new(transport);
         server.transport_config(transport.clone());
         client.transport_config(transport);
-        let endpoint = quinn::Endpoint::server(server, config.bind).map_err(RemoteError::Bind)?;
+        // Resets keyed by the identity: a node restarted on the same address
+        // resets the connections its previous incarnation left open, so
+        // their peers notice at once instead of when heartbeats stop.
+        let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(config.identity.reset_key()));
+        let cid_key = config.identity.connection_id_key();
+        endpoint_config.cid_generator(move || Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key)));
+        let socket = std::net::UdpSocket::bind(config.bind).map_err(RemoteError::Bind)?;
+        let runtime = Arc::new(quinn::TokioRuntime);
+        let endpoint =
+            quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime).map_err(RemoteError::Bind)?;
         let local = endpoint.local_addr().map_err(RemoteError::Bind)?;
         let mut system_config = config.system.clone();
         system_config.host = local.ip().to_string();

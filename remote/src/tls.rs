@@ -5,6 +5,13 @@
 //! only peers that do, in both directions: a peer with no certificate, one
 //! from another CA, or an expired one fails the handshake before it can
 //! send a byte of application data. rustls runs on the ring provider only.
+//!
+//! The CA is the trust boundary, as with Akka's TLS transport: every
+//! certificate it signed is good for any node. A certificate does not name
+//! the address or system its holder may claim (all carry
+//! [`SERVER_NAME`]), so a holder of one can present itself under any root
+//! path. Issue node certificates only to machines you would let speak for
+//! the whole cluster, and use a CA per cluster.
 
 use std::sync::Arc;
 
@@ -114,6 +121,31 @@ pub struct NodeIdentity {
     ca: CertificateDer<'static>,
     chain: Vec<CertificateDer<'static>>,
     key: PrivatePkcs8KeyDer<'static>,
+}
+
+// Keys for the endpoint that stay the same on every start with this
+// identity, so that a restarted node recognises the connection ids its
+// previous incarnation handed out and can reset those connections.
+impl NodeIdentity {
+    /// A secret derived from the node's private key for one `purpose`.
+    fn derive(&self, purpose: &[u8]) -> ring::hmac::Tag {
+        let secret = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, self.key.secret_pkcs8_der());
+        ring::hmac::sign(&secret, purpose)
+    }
+
+    /// The key of the endpoint's stateless resets.
+    pub(crate) fn reset_key(&self) -> ring::hmac::Key {
+        let derived = self.derive(b"compaktor/1 stateless reset key");
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref())
+    }
+
+    /// The key of the endpoint's connection ids.
+    pub(crate) fn connection_id_key(&self) -> u64 {
+        let derived = self.derive(b"compaktor/1 connection id key");
+        let mut key = [0; 8];
+        key.copy_from_slice(&derived.as_ref()[..8]);
+        u64::from_le_bytes(key)
+    }
 }
 
 impl Clone for NodeIdentity {
