@@ -36,6 +36,27 @@ pub(crate) fn split<T: Send + 'static>(
     Box::new(receiver)
 }
 
+/// [`split`], with the upstream island on a thread of tokio's blocking
+/// pool, driven there with [`Handle::block_on`](tokio::runtime::Handle::block_on).
+pub(crate) fn split_blocking<T: Send + 'static>(
+    upstream: BoxUpstream<T>,
+    capacity: usize,
+    materializer: &mut Materializer,
+) -> BoxUpstream<T> {
+    let cell = materializer.cell("async_boundary_blocking");
+    let pressure = Arc::clone(&cell);
+    let (shared, receiver) = handoff::channel(capacity, ReceiverStats::Stage(cell));
+    let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(pressure);
+    materializer.spawn(async move {
+        let runtime = tokio::runtime::Handle::current();
+        // Detached: the island ends when its stream does.
+        drop(tokio::task::spawn_blocking(move || {
+            runtime.block_on(poll_fn(|cx| sender.poll_run(cx)));
+        }));
+    });
+    Box::new(receiver)
+}
+
 /// A boundary whose upstream is attached later, for an edge that closes a
 /// cycle: the receiving end exists before the stage that feeds it. Returns
 /// the receiving end, its statistics id, and what attaches the upstream.

@@ -70,7 +70,10 @@
 //! [`ActorSourceRef`]; [`Sink::actor_ref_with_backpressure`] hands each
 //! element to an actor and waits for its acknowledgement.
 //! [`map_blocking`](Flow::map_blocking) runs a blocking function on tokio's
-//! blocking threads, so the stream's task (and its neighbours) never block.
+//! blocking threads, so the stream's task (and its neighbours) never block;
+//! [`async_boundary_blocking`](Flow::async_boundary_blocking) runs a whole
+//! island there, for stages that block (a custom [`Stage`] waiting on a
+//! device, a file read in a `map`).
 //!
 //! ```
 //! use compaktor_streams::{Decider, Sink, Source};
@@ -171,7 +174,7 @@
 //! - **`map_async` futures run on the stream's task**, not a thread pool:
 //!   they progress while the island is polled. Spawn heavy work yourself,
 //!   or use [`map_blocking`](Flow::map_blocking) for blocking calls.
-//! - **Blocking stages use tokio's blocking threads**
+//! - **Blocking stages and islands use tokio's blocking threads**
 //!   ([`spawn_blocking`](tokio::task::spawn_blocking)), not the actor
 //!   system's blocking pool, which only runs actors: a stream needs no
 //!   actor system to block safely.
@@ -223,8 +226,7 @@
 //! `editable` slot was placed, and a slot's segments restart their state
 //! and their statistics at each edit (a snapshot lists them under
 //! [`GraphStats::slots`], apart from the stages fixed at the start).
-//! `map_blocking` runs on tokio's blocking threads, not the
-//! actor system's blocking pool. Only sinks that take everything pull in
+//! Only sinks that take everything pull in
 //! batches; a stage with bounded demand (a `take`, an async boundary's
 //! buffer, an actor sink) still crosses one dynamically dispatched
 //! `poll_next` per element and stage.

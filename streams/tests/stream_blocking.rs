@@ -1,4 +1,5 @@
-//! Stages on blocking threads: `map_blocking`.
+//! Stages on blocking threads: `map_blocking`, and whole islands with
+//! `async_boundary_blocking`.
 
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex};
@@ -40,6 +41,44 @@ async fn a_blocking_call_does_not_stall_other_streams() {
         vec![(1, true)],
         "the blocking call was not released by the test"
     );
+}
+
+/// `async_boundary_blocking` moves a whole island, here a plain `map` that
+/// blocks, off a runtime with one thread: another stream runs to its end
+/// while the map waits, and the map ran on another thread than the test's.
+#[tokio::test(flavor = "current_thread")]
+async fn an_island_on_the_blocking_pool_does_not_stall_other_streams() {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let test_thread = std::thread::current().id();
+    let (blocked, monitor) = Source::from_iter(1..=3u32)
+        .map(move |n| {
+            // Only the first element waits for the test (or gives up).
+            let got = n > 1 || released.lock().unwrap().recv_timeout(Duration::from_secs(5)).is_ok();
+            (n, got, std::thread::current().id() != test_thread)
+        })
+        .async_boundary_blocking(2)
+        .to_mat(Sink::collect(), Keep::right)
+        .run_monitored();
+
+    let other = Source::from_iter(1..=1_000u64)
+        .map(|n| n * 2)
+        .run_with(Sink::fold(0, |a, n| a + n));
+    let total = within("the other stream", other).await.expect("it completes");
+    assert_eq!(total, 1_001_000);
+
+    release.send(()).expect("the blocked map waits");
+    let blocked = within("the blocking island's stream", blocked)
+        .await
+        .expect("it completes");
+    assert_eq!(
+        blocked,
+        vec![(1, true, true), (2, true, true), (3, true, true)],
+        "(element, released by the test, off the test's thread)"
+    );
+    let boundary = monitor.stats();
+    let boundary = boundary.stage("async_boundary_blocking").expect("the boundary's stage");
+    assert_eq!(boundary.elements_out, 3);
 }
 
 /// Waits until `n` callers are inside at once (or gives up): true when they were.
