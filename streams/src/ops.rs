@@ -47,12 +47,22 @@ macro_rules! operators {
         /// says (see [`Decider`](crate::Decider)). Applies to one-stage
         /// operators (`map`, `try_map`, `filter`, `filter_map`, `scan`,
         /// `map_async`, `try_map_async`, `ask`, `map_blocking`, custom
-        /// stages, ...); after a source, a junction or an async boundary it
-        /// is ignored.
+        /// stages, ...). After a source, a junction or an async boundary
+        /// there is no such stage: the stream fails at once with
+        /// [`StreamError::Stage`](crate::StreamError::Stage) from
+        /// `"with_supervision"`, rather than run without the supervision
+        /// it was given.
         pub fn with_supervision(self, decider: $crate::Decider) -> $ret!($T) {
-            self.via_upstream(move |mut upstream, _| {
-                let _ = upstream.supervise(decider);
-                upstream
+            self.via_upstream(move |mut upstream, m| {
+                if upstream.supervise(decider) {
+                    return upstream;
+                }
+                drop(upstream);
+                let error = $crate::StreamError::stage(
+                    "with_supervision",
+                    "nothing to supervise: it follows a source, a junction or an async boundary",
+                );
+                $crate::Source::failed(error).build(m).0
             })
         }
 

@@ -59,7 +59,7 @@ pub(crate) trait Upstream<T>: Send {
     }
 
     /// Puts the last stage under `decider`; `false` when this is not a
-    /// stage (a source, a junction, an async boundary), which ignores it.
+    /// stage (a source, a junction, an async boundary), which then fails the stream.
     fn supervise(&mut self, decider: Decider) -> bool {
         let _ = decider;
         false

@@ -225,3 +225,30 @@ async fn upstream_failures_are_not_supervised() {
     let error = within("the failed source", all).await.expect_err("passes through");
     assert!(matches!(error, StreamError::Aborted(_)), "{error:?}");
 }
+
+#[tokio::test]
+async fn supervision_with_no_stage_to_supervise_fails_the_stream_instead_of_being_ignored() {
+    let after_boundary = Source::from_iter(["1", "x"])
+        .try_map(parse)
+        .async_boundary()
+        .with_supervision(Decider::resuming())
+        .run_with(Sink::collect());
+    let error = within("the misconfigured stream", after_boundary)
+        .await
+        .expect_err("a decider with nothing to supervise is an error");
+    assert!(
+        matches!(
+            error,
+            StreamError::Stage {
+                stage: "with_supervision",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+
+    let after_source = Source::from_iter(1..=3u32)
+        .with_supervision(Decider::resuming())
+        .run_with(Sink::collect());
+    assert!(within("the misconfigured source", after_source).await.is_err());
+}
