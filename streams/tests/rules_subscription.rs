@@ -4,6 +4,11 @@
 //! ([`Sink::from_subscriber`]), and against its subscriber to foreign
 //! publishers ([`Source::from_publisher`]). Shared helpers are in
 //! `rules/mod.rs`.
+//!
+//! Rule 3.1 (request and cancel only from within the subscriber's
+//! context) has no test: a `Subscription` is a `Box` the subscriber owns
+//! and calls through `&mut self`, so the compiler already forbids calling
+//! it from elsewhere at the same time; the TCK does not test it either.
 
 mod rules;
 
