@@ -234,7 +234,10 @@ async fn a_node_killed_and_restarted_at_once_ends_its_watches_once_and_serves_fr
     .expect("the watcher is alive");
     let noticed = killed.elapsed();
     assert_eq!(t.actor(), old.path());
-    assert!(matches!(t.reason(), StopReason::ConnectionLost), "{t}");
+    assert!(
+        matches!(t.reason(), StopReason::ConnectionLost),
+        "{t} (the restart took {restarted:?}; the detector gives up after about 3 s)"
+    );
     assert!(old.is_terminated());
     eprintln!("node restarted after {restarted:?}; its old actor's end noticed after {noticed:?}");
 

@@ -47,8 +47,8 @@ macro_rules! operators {
         /// says (see [`Decider`](crate::Decider)). Applies to one-stage
         /// operators (`map`, `try_map`, `filter`, `filter_map`, `scan`,
         /// `map_async`, `try_map_async`, `ask`, `map_blocking`, custom
-        /// stages, ...). After a source, a junction or an async boundary
-        /// there is no such stage: the stream fails at once with
+        /// stages, ...). After a source, a junction, an async boundary or
+        /// an editable slot there is no such stage: the stream fails at once with
         /// [`StreamError::Stage`](crate::StreamError::Stage) from
         /// `"with_supervision"`, rather than run without the supervision
         /// it was given.
@@ -60,7 +60,7 @@ macro_rules! operators {
                 drop(upstream);
                 let error = $crate::StreamError::stage(
                     "with_supervision",
-                    "nothing to supervise: it follows a source, a junction or an async boundary",
+                    "nothing to supervise: it follows a source, a junction, an async boundary or an editable slot",
                 );
                 $crate::Source::failed(error).build(m).0
             })

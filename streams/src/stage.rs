@@ -59,7 +59,8 @@ pub(crate) trait Upstream<T>: Send {
     }
 
     /// Puts the last stage under `decider`; `false` when this is not a
-    /// stage (a source, a junction, an async boundary), which then fails the stream.
+    /// stage (a source, a junction, an async boundary, a slot), which then
+    /// fails the stream.
     fn supervise(&mut self, decider: Decider) -> bool {
         let _ = decider;
         false

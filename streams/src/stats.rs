@@ -1,7 +1,8 @@
 //! Per-stage statistics, readable while a stream runs.
 //!
 //! Each stage owns a [`StageCell`] of counters that only its own task
-//! writes; a reader takes a [`GraphStats`] snapshot through a
+//! writes (an async boundary's is ended from either side; its
+//! backpressure spells use read-modify-writes for that); a reader takes a [`GraphStats`] snapshot through a
 //! [`StreamMonitor`]. Writers use plain relaxed stores (no read-modify-write
 //! instructions) because there is one writer per counter: counting costs a
 //! few cycles per element, and a snapshot may be a few elements behind a
@@ -86,7 +87,12 @@ pub struct StageStats {
     /// fused before the point that stopped asking waits with it and counts
     /// the same spell. A source counts only while it has an element ready
     /// (an iterator always has; a channel when its queue is not empty). A
-    /// stage that waits for its upstream instead reads zero.
+    /// stage that waits for its upstream instead reads zero. A channel-fed
+    /// source (a channel, an actor source, a publisher, a merge hub) looks
+    /// when downstream stops asking: an element that arrives later, while
+    /// nobody asks, is not counted as a spell; a tick source counts from
+    /// then even before its next tick is due. A `concat` counts only for
+    /// the input it reads now: the later ones were not asked yet.
     #[serde(default)]
     pub backpressured: Duration,
 }
@@ -334,12 +340,16 @@ impl StageCell {
     /// one load, cheap enough for every pull.
     #[inline]
     pub(crate) fn backpressure_off(&self) {
-        let since = self.pressed_since.load(Ordering::Relaxed);
-        if since != 0 {
+        if self.pressed_since.load(Ordering::Relaxed) != 0 {
+            // Read-modify-writes, once per spell: an async boundary's cell
+            // is also ended from its downstream task, and a spell must be
+            // counted once.
+            let since = self.pressed_since.swap(0, Ordering::Relaxed);
+            if since == 0 {
+                return;
+            }
             let spell = self.nanos(Instant::now()).saturating_sub(since - 1);
-            let total = self.pressed.load(Ordering::Relaxed).saturating_add(spell);
-            self.pressed.store(total, Ordering::Relaxed);
-            self.pressed_since.store(0, Ordering::Relaxed);
+            self.pressed.fetch_add(spell, Ordering::Relaxed);
         }
     }
 

@@ -84,13 +84,14 @@ async fn rule_1_1_each_fan_out_outlet_gets_no_more_than_its_subscriber_requested
     settle().await;
     // The slow outlet holds the junction back: what it was not asked for
     // waits in its buffer, and nobody receives more than it requested.
+    // Bound: the 2 delivered, the slow outlet's buffer, and one element
+    // held ahead by each subscriber driver.
     assert_eq!(slow.nexts(), [0, 1]);
     let taken = pulled.load(Ordering::SeqCst);
     assert!(
         taken <= 2 + OUTLET_BUFFER + 2,
         "{taken} taken while the slow side asked for 2"
     );
-    assert!(fast.nexts().len() as u64 <= taken, "{:?}", fast.nexts());
 
     slow.request(200);
     fast.wait_for_nexts(100).await;

@@ -250,5 +250,17 @@ async fn supervision_with_no_stage_to_supervise_fails_the_stream_instead_of_bein
     let after_source = Source::from_iter(1..=3u32)
         .with_supervision(Decider::resuming())
         .run_with(Sink::collect());
-    assert!(within("the misconfigured source", after_source).await.is_err());
+    let error = within("the misconfigured source", after_source)
+        .await
+        .expect_err("a source has nothing to supervise");
+    assert!(
+        matches!(
+            error,
+            StreamError::Stage {
+                stage: "with_supervision",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }

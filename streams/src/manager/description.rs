@@ -162,7 +162,7 @@ impl GraphDescription {
                             kind: node.kind,
                             stats: NodeStats::of(&stages),
                             stages,
-                            slots: slots(controls, |slot| slot.node() == Some(node.name.as_str())),
+                            slots: slots(controls, &stats, |slot| slot.node() == Some(node.name.as_str())),
                         }
                     })
                     .collect();
@@ -229,7 +229,7 @@ impl GraphDescription {
 /// The nodes and edges of a pipeline without a shape: a node per stage.
 fn linear(stats: &GraphStats, monitor: &StreamMonitor, controls: &Controls) -> (Vec<NodeDescription>, Vec<EdgeShape>) {
     let inputs: Vec<Input> = monitor.inputs().collect();
-    let here = |id: usize| slots(controls, |slot| slot.node().is_none() && slot.stage() == id);
+    let here = |id: usize| slots(controls, stats, |slot| slot.node().is_none() && slot.stage() == id);
     let names: Vec<String> = stats
         .stages
         .iter()
@@ -280,13 +280,16 @@ fn linear(stats: &GraphStats, monitor: &StreamMonitor, controls: &Controls) -> (
     (nodes, edges)
 }
 
-/// The slots `belongs` picks, described.
-fn slots(controls: &Controls, belongs: impl Fn(&dyn SlotHandle) -> bool) -> Vec<SlotDescription> {
+/// The slots `belongs` picks, as the snapshot `stats` described them (in
+/// the order of `controls`): describing them again would take a second
+/// snapshot of their segments a moment later, and skew their rates.
+fn slots(controls: &Controls, stats: &GraphStats, belongs: impl Fn(&dyn SlotHandle) -> bool) -> Vec<SlotDescription> {
     controls
         .slots
         .iter()
-        .filter(|slot| belongs(slot.as_ref()))
-        .map(|slot| slot.describe())
+        .zip(&stats.slots)
+        .filter(|(slot, _)| belongs(slot.as_ref()))
+        .map(|(_, described)| described.clone())
         .collect()
 }
 
