@@ -26,14 +26,12 @@ pub(crate) fn split<T: Send + 'static>(
     capacity: usize,
     materializer: &mut Materializer,
 ) -> BoxUpstream<T> {
-    let cell = materializer.cell("async_boundary");
-    let pressure = Arc::clone(&cell);
-    let (shared, receiver) = handoff::channel(capacity, ReceiverStats::Stage(cell));
-    let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(pressure);
+    let (shared, cell, receiver) = handover("async_boundary", capacity, materializer);
+    let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(cell);
     materializer.spawn(async move {
         let _ = poll_fn(|cx| sender.poll_run(cx)).await;
     });
-    Box::new(receiver)
+    receiver
 }
 
 /// [`split`], with the upstream island on a thread of tokio's blocking
@@ -43,18 +41,29 @@ pub(crate) fn split_blocking<T: Send + 'static>(
     capacity: usize,
     materializer: &mut Materializer,
 ) -> BoxUpstream<T> {
-    let cell = materializer.cell("async_boundary_blocking");
-    let pressure = Arc::clone(&cell);
-    let (shared, receiver) = handoff::channel(capacity, ReceiverStats::Stage(cell));
-    let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(pressure);
+    let (shared, cell, receiver) = handover("async_boundary_blocking", capacity, materializer);
+    let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(cell);
     materializer.spawn(async move {
         let runtime = tokio::runtime::Handle::current();
         // Detached: the island ends when its stream does.
         drop(tokio::task::spawn_blocking(move || {
-            runtime.block_on(poll_fn(|cx| sender.poll_run(cx)));
+            let _ = runtime.block_on(poll_fn(|cx| sender.poll_run(cx)));
         }));
     });
-    Box::new(receiver)
+    receiver
+}
+
+/// A boundary's statistics cell named `name`, its hand-over, and the
+/// receiving end that counts on the cell; the sender stamps its
+/// backpressure there.
+fn handover<T: Send + 'static>(
+    name: &'static str,
+    capacity: usize,
+    materializer: &mut Materializer,
+) -> (Arc<Shared<T>>, Arc<StageCell>, BoxUpstream<T>) {
+    let cell = materializer.cell(name);
+    let (shared, receiver) = handoff::channel(capacity, ReceiverStats::Stage(Arc::clone(&cell)));
+    (shared, cell, Box::new(receiver))
 }
 
 /// A boundary whose upstream is attached later, for an edge that closes a
@@ -68,17 +77,15 @@ pub(crate) fn deferred<T: Send + 'static>(
     usize,
     impl FnOnce(BoxUpstream<T>, &mut Materializer) + Send,
 ) {
-    let cell = materializer.cell("feedback");
+    let (shared, pressure, receiver) = handover("feedback", capacity, materializer);
     let id = materializer.last_id();
-    let pressure = Arc::clone(&cell);
-    let (shared, receiver) = handoff::channel(capacity, ReceiverStats::Stage(cell));
     let attach = move |upstream: BoxUpstream<T>, m: &mut Materializer| {
         let mut sender = Sender::new(shared, upstream, capacity, None).with_backpressure(pressure);
         m.spawn(async move {
             let _ = poll_fn(|cx| sender.poll_run(cx)).await;
         });
     };
-    (Box::new(receiver), id, attach)
+    (receiver, id, attach)
 }
 
 /// The upstream island's end: pulls as much as is demanded and publishes it.

@@ -180,27 +180,6 @@ impl<In: Send + 'static, T: Send + 'static, Mat: 'static> Flow<In, T, Mat> {
         }
     }
 
-    /// Ends the current island here, as [`async_boundary_with`](Flow::async_boundary_with),
-    /// and runs the island upstream of here on a thread of tokio's blocking
-    /// pool (Akka: `.async` on a blocking dispatcher): its stages may block
-    /// (file or driver calls, a custom [`Stage`](crate::Stage) that waits)
-    /// without stalling the runtime's workers. The island holds that thread
-    /// until its stream ends. Beyond tokio's `max_blocking_threads` (512 by
-    /// default) further islands and `map_blocking` calls wait for a thread,
-    /// which deadlocks a stream whose running island waits on one of them.
-    /// On a `current_thread` runtime the island's timers and I/O progress
-    /// only while that runtime's thread is inside `block_on`, and a paused
-    /// test clock does not advance while the island runs.
-    pub fn async_boundary_blocking(self, capacity: usize) -> Self {
-        let build = self.build;
-        Flow {
-            build: Box::new(move |upstream, m| {
-                let (upstream, mat) = build(upstream, m);
-                (boundary::split_blocking(upstream, capacity, m), mat)
-            }),
-        }
-    }
-
     pub(crate) fn build(self, upstream: BoxUpstream<In>, m: &mut Materializer) -> (BoxUpstream<T>, Mat) {
         (self.build)(upstream, m)
     }

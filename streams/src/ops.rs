@@ -66,6 +66,22 @@ macro_rules! operators {
             })
         }
 
+        /// Ends the current island here, as `async_boundary_with`, and runs
+        /// the island upstream of here on a thread of tokio's blocking pool
+        /// (Akka: `.async` on a blocking dispatcher): its stages may block
+        /// (file or driver calls, a custom [`Stage`](crate::Stage) that
+        /// waits) without stalling the runtime's workers. The island holds
+        /// that thread until its stream ends. Beyond tokio's
+        /// `max_blocking_threads` (512 by default) further islands and
+        /// `map_blocking` calls wait for a thread, which deadlocks a stream
+        /// whose running island waits on one of them. On a `current_thread`
+        /// runtime the island's timers and I/O progress only while that
+        /// runtime's thread is inside `block_on`, and a paused test clock
+        /// does not advance while the island runs.
+        pub fn async_boundary_blocking(self, capacity: usize) -> $ret!($T) {
+            self.via_upstream(move |upstream, m| $crate::boundary::split_blocking(upstream, capacity, m))
+        }
+
         /// Makes `parameter` reachable by its name through the
         /// [`GraphManager`](crate::GraphManager) that runs this graph, for
         /// custom stages that read it through a [`Tuned`](crate::Tuned)

@@ -277,27 +277,6 @@ impl<T: Send + 'static, Mat: 'static> Source<T, Mat> {
         }
     }
 
-    /// Ends the current island here, as [`async_boundary_with`](Source::async_boundary_with),
-    /// and runs the island upstream of here on a thread of tokio's blocking
-    /// pool (Akka: `.async` on a blocking dispatcher): its stages may block
-    /// (file or driver calls, a custom [`Stage`](crate::Stage) that waits)
-    /// without stalling the runtime's workers. The island holds that thread
-    /// until its stream ends. Beyond tokio's `max_blocking_threads` (512 by
-    /// default) further islands and `map_blocking` calls wait for a thread,
-    /// which deadlocks a stream whose running island waits on one of them.
-    /// On a `current_thread` runtime the island's timers and I/O progress
-    /// only while that runtime's thread is inside `block_on`, and a paused
-    /// test clock does not advance while the island runs.
-    pub fn async_boundary_blocking(self, capacity: usize) -> Self {
-        let build = self.build;
-        Source {
-            build: Box::new(move |m| {
-                let (upstream, mat) = build(m);
-                (boundary::split_blocking(upstream, capacity, m), mat)
-            }),
-        }
-    }
-
     /// Adds a [`KillSwitch`] here and materialises it beside this source's value.
     pub fn kill_switch(self) -> Source<T, (Mat, KillSwitch)> {
         self.via_mat(Flow::kill_switch(), |left, right| (left, right))
