@@ -1,20 +1,28 @@
 //! [`FrameQueue`]: user messages waiting for a peer's stream, as encoded
-//! frames in one growing buffer.
+//! frames in a few fixed-size chunks.
 //!
 //! A queue of one buffer per frame costs an allocation, a free and a copy
 //! per message, and quinn scans its queued buffers to pack each packet, at
 //! a cost that grows with their number. Here a sender appends its frame's
-//! bytes under a short lock, and the writer takes everything queued as one
-//! buffer for one write.
+//! bytes to the open chunk under a short lock, and the writer takes every
+//! chunk at once and hands them back when it has written them. Chunks
+//! have one size and are used again: a buffer that grew with the queue
+//! would be copied on each growth, and fresh buffers are fresh pages to
+//! fault in; either cost more than the messages did.
 
+use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use bytes::{Bytes, BytesMut};
 use compaktor_actor::DeadLetterReason;
 use tokio::sync::Notify;
 
-/// Room a fresh buffer starts with: a write's worth of small frames.
-const FRESH: usize = 64 * 1024;
+/// The size of a chunk: a write's worth of small frames. A larger frame
+/// gets a chunk of its own size.
+pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// Empty chunks a queue keeps for reuse.
+const SPARE: usize = 8;
 
 /// A bounded queue of encoded frames, counted in frames.
 pub(crate) struct FrameQueue {
@@ -25,12 +33,25 @@ pub(crate) struct FrameQueue {
 }
 
 struct Queued {
-    buf: BytesMut,
+    /// Filled chunks, oldest first; frames never straddle two.
+    full: Vec<Bytes>,
+    /// The chunk being filled.
+    open: BytesMut,
+    /// Empty chunks, written and handed back.
+    spare: Vec<BytesMut>,
     frames: usize,
     closed: bool,
-    /// Bytes the writer took last: room for the next buffer, so that it
-    /// does not grow, copying, from small under a steady load.
-    last_take: usize,
+}
+
+impl Queued {
+    /// Every chunk, in order, appended to `out`.
+    fn drain_into(&mut self, out: &mut Vec<Bytes>) {
+        out.append(&mut self.full);
+        if !self.open.is_empty() {
+            // Whole, not split: the taker's chunks must be its own to return.
+            out.push(std::mem::take(&mut self.open).freeze());
+        }
+    }
 }
 
 impl FrameQueue {
@@ -38,10 +59,11 @@ impl FrameQueue {
     pub(crate) fn new(capacity: usize) -> Self {
         FrameQueue {
             queued: Mutex::new(Queued {
-                buf: BytesMut::new(),
+                full: Vec::new(),
+                open: BytesMut::new(),
+                spare: Vec::new(),
                 frames: 0,
                 closed: false,
-                last_take: 0,
             }),
             ready: Notify::new(),
             capacity: capacity.max(1),
@@ -62,11 +84,17 @@ impl FrameQueue {
         if queued.frames >= self.capacity {
             return Err(DeadLetterReason::MailboxFull);
         }
-        if queued.buf.capacity() - queued.buf.len() < frame.len() {
-            let room = frame.len().max(FRESH).max(queued.last_take);
-            queued.buf.reserve(room);
+        if queued.open.capacity() - queued.open.len() < frame.len() {
+            let fresh = match queued.spare.pop() {
+                Some(spare) if frame.len() <= spare.capacity() => spare,
+                _ => BytesMut::with_capacity(frame.len().max(CHUNK)),
+            };
+            let filled = std::mem::replace(&mut queued.open, fresh);
+            if !filled.is_empty() {
+                queued.full.push(filled.freeze());
+            }
         }
-        queued.buf.extend_from_slice(frame);
+        queued.open.extend_from_slice(frame);
         queued.frames += 1;
         let first = queued.frames == 1;
         drop(queued);
@@ -81,15 +109,28 @@ impl FrameQueue {
         self.lock().frames
     }
 
-    /// Everything queued, as one buffer, and how many frames it holds.
-    pub(crate) fn take(&self) -> Option<(Bytes, usize)> {
+    /// Appends everything queued to `out`, as chunks of whole frames in
+    /// order, and returns how many frames they hold.
+    pub(crate) fn take(&self, out: &mut Vec<Bytes>) -> usize {
         let mut queued = self.lock();
-        if queued.frames == 0 {
-            return None;
+        queued.drain_into(out);
+        std::mem::take(&mut queued.frames)
+    }
+
+    /// Takes back written chunks, to be filled again; empties `chunks`.
+    pub(crate) fn give_back(&self, chunks: &mut Vec<Bytes>) {
+        let mut queued = self.lock();
+        for chunk in chunks.drain(..) {
+            if queued.spare.len() >= SPARE {
+                break;
+            }
+            if let Ok(mut spare) = chunk.try_into_mut() {
+                if spare.capacity() == CHUNK {
+                    spare.clear();
+                    queued.spare.push(spare);
+                }
+            }
         }
-        let frames = std::mem::take(&mut queued.frames);
-        queued.last_take = queued.buf.len();
-        Some((queued.buf.split().freeze(), frames))
     }
 
     /// Waits until a frame is queued; `false` once the queue is closed.
@@ -109,16 +150,52 @@ impl FrameQueue {
         }
     }
 
-    /// Refuses further frames and wakes the writer; hands back what was queued.
-    pub(crate) fn close(&self) -> Option<Bytes> {
-        let left = {
+    /// Refuses further frames and wakes the writer; hands back what was
+    /// queued, as chunks.
+    pub(crate) fn close(&self) -> Vec<Bytes> {
+        let mut left = Vec::new();
+        {
             let mut queued = self.lock();
             queued.closed = true;
             queued.frames = 0;
-            (!queued.buf.is_empty()).then(|| queued.buf.split().freeze())
-        };
+            queued.drain_into(&mut left);
+        }
         self.ready.notify_one();
         left
+    }
+}
+
+/// Buffers lent to quinn for writing, taken back for the next writes once
+/// quinn has let go of them (the peer acknowledged their bytes).
+#[derive(Default)]
+pub(crate) struct Lent {
+    out: VecDeque<Bytes>,
+}
+
+impl Lent {
+    /// Most buffers watched; the oldest beyond are left to quinn to free.
+    const WATCHED: usize = 32;
+
+    /// An empty buffer of at least `len` bytes: the oldest lent one if
+    /// quinn is done with it, otherwise a new one.
+    pub(crate) fn buffer(&mut self, len: usize) -> BytesMut {
+        if self.out.front().is_some_and(Bytes::is_unique) {
+            if let Some(Ok(mut buffer)) = self.out.pop_front().map(Bytes::try_into_mut) {
+                if buffer.capacity() >= len {
+                    buffer.clear();
+                    return buffer;
+                }
+            }
+        }
+        BytesMut::with_capacity(len)
+    }
+
+    /// Notes `buffer` as lent.
+    pub(crate) fn lend(&mut self, buffer: &Bytes) {
+        if self.out.len() >= Self::WATCHED {
+            self.out.pop_front();
+        }
+        self.out.push_back(buffer.clone());
     }
 }
 
@@ -126,17 +203,38 @@ impl FrameQueue {
 mod tests {
     use super::*;
 
+    /// Takes everything queued, as one byte string, and its frame count.
+    fn take_all(queue: &FrameQueue) -> (Vec<u8>, usize) {
+        let mut chunks = Vec::new();
+        let frames = queue.take(&mut chunks);
+        (chunks.concat(), frames)
+    }
+
     #[test]
-    fn frames_come_out_in_order_as_one_buffer() {
+    fn frames_come_out_in_order() {
         let queue = FrameQueue::new(8);
         queue.push(b"ab").unwrap();
         queue.push(b"cde").unwrap();
         assert_eq!(queue.len(), 2);
-        let (bytes, frames) = queue.take().unwrap();
-        assert_eq!((&bytes[..], frames), (&b"abcde"[..], 2));
-        assert!(queue.take().is_none());
+        assert_eq!(take_all(&queue), (b"abcde".to_vec(), 2));
+        assert_eq!(take_all(&queue), (Vec::new(), 0));
         queue.push(b"f").unwrap();
-        assert_eq!(&queue.take().unwrap().0[..], b"f");
+        assert_eq!(take_all(&queue), (b"f".to_vec(), 1));
+    }
+
+    #[test]
+    fn frames_fill_chunks_whole_and_a_large_frame_gets_its_own() {
+        let queue = FrameQueue::new(usize::MAX);
+        let small = vec![1u8; CHUNK / 3 + 1];
+        let large = vec![2u8; CHUNK + 5];
+        for frame in [&small, &small, &small, &large, &small] {
+            queue.push(frame).unwrap();
+        }
+        let mut chunks = Vec::new();
+        assert_eq!(queue.take(&mut chunks), 5);
+        let lens: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+        assert_eq!(lens, [2 * small.len(), small.len(), large.len(), small.len()]);
+        assert_eq!(chunks.concat(), [&small[..], &small, &small, &large, &small].concat());
     }
 
     #[test]
@@ -145,7 +243,7 @@ mod tests {
         queue.push(b"1").unwrap();
         queue.push(b"2").unwrap();
         assert_eq!(queue.push(b"3"), Err(DeadLetterReason::MailboxFull));
-        let _ = queue.take();
+        let _ = take_all(&queue);
         queue.push(b"3").unwrap();
     }
 
@@ -153,9 +251,39 @@ mod tests {
     fn a_closed_queue_refuses_and_hands_back_what_it_held() {
         let queue = FrameQueue::new(2);
         queue.push(b"x").unwrap();
-        assert_eq!(queue.close().as_deref(), Some(&b"x"[..]));
+        assert_eq!(queue.close().concat(), b"x");
         assert_eq!(queue.push(b"y"), Err(DeadLetterReason::Unreachable));
-        assert!(queue.take().is_none());
+        assert_eq!(take_all(&queue), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn written_chunks_are_filled_again() {
+        let queue = FrameQueue::new(8);
+        queue.push(b"first").unwrap();
+        let mut chunks = Vec::new();
+        queue.take(&mut chunks);
+        let first = chunks[0].as_ptr();
+        queue.give_back(&mut chunks);
+        assert!(chunks.is_empty());
+        queue.push(b"second").unwrap();
+        queue.take(&mut chunks);
+        assert_eq!((chunks[0].as_ptr(), &chunks[0][..]), (first, &b"second"[..]));
+    }
+
+    #[test]
+    fn a_lent_buffer_is_used_again_once_quinn_lets_go() {
+        let mut lent = Lent::default();
+        let mut buffer = lent.buffer(CHUNK);
+        buffer.extend_from_slice(b"frames");
+        let written = buffer.freeze();
+        lent.lend(&written);
+        let held = written.clone();
+        assert_ne!(lent.buffer(CHUNK).as_ptr(), held.as_ptr(), "still held");
+        let first = held.as_ptr();
+        drop((written, held));
+        let again = lent.buffer(CHUNK);
+        assert_eq!((again.as_ptr(), again.len()), (first, 0));
+        assert!(again.capacity() >= CHUNK);
     }
 
     #[tokio::test]
@@ -171,7 +299,7 @@ mod tests {
             .await
             .expect("the writer to wake for a frame")
             .unwrap());
-        let _ = queue.take();
+        let _ = take_all(&queue);
         let closing = tokio::spawn({
             let queue = queue.clone();
             async move { queue.wait().await }

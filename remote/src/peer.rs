@@ -26,7 +26,7 @@ use crate::frame::{self, FrameBuf, FrameError, Kind};
 use crate::handshake::{self, DialError};
 use crate::link::{keep_new, Current, Dialer};
 use crate::node::{lock, Shared};
-use crate::outbound::FrameQueue;
+use crate::outbound::{FrameQueue, Lent};
 use crate::phi::PhiDetector;
 use crate::reliable::{self, Inbox, Outbox};
 
@@ -852,6 +852,9 @@ async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::
     /// Frames worth gathering before a write when more keep coming.
     const GATHER: usize = 256;
     let mut stream: Option<(Arc<Established>, quinn::SendStream, Compressor)> = None;
+    let mut taken = Vec::new();
+    let mut wire = Vec::new();
+    let mut lent = Lent::default();
     while queue.wait().await {
         // A stream on the current connection, or wait for one.
         let current = link.borrow_and_update().clone();
@@ -865,9 +868,8 @@ async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::
             }
             if link.borrow().failures > current.failures {
                 let Some(p) = peer.upgrade() else { return };
-                if let Some((frames, _)) = queue.take() {
-                    p.lose(frames, "cannot connect");
-                }
+                queue.take(&mut taken);
+                p.lose(taken.drain(..), "cannot connect");
             }
             continue;
         };
@@ -900,23 +902,36 @@ async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::
             }
             rounds += 1;
         }
-        let Some((frames, _)) = queue.take() else { continue };
-        let mut wire = BytesMut::new();
-        compressor.compress(&frames, &mut wire);
-        if let Err(error) = out.write_chunk(wire.freeze()).await {
+        if queue.take(&mut taken) == 0 {
+            continue;
+        }
+        // Chunk for chunk, so the buffers keep the queue's one size.
+        wire.extend(taken.iter().map(|frames| {
+            let mut compact = lent.buffer(frames.len());
+            compressor.compress(frames, &mut compact);
+            let compact = compact.freeze();
+            lent.lend(&compact);
+            compact
+        }));
+        let written = out.write_all_chunks(&mut wire).await;
+        wire.clear();
+        if let Err(error) = written {
             tracing::debug!(%error, "write failed; unsent messages become dead letters");
             stream = None;
             let Some(p) = peer.upgrade() else { return };
-            p.lose(frames, &error.to_string());
+            p.lose(taken.drain(..), &error.to_string());
         }
+        queue.give_back(&mut taken);
     }
 }
 
 impl Peer {
-    /// Frames that could not go out: dead letters.
-    fn lose(&self, frames: Bytes, error: &str) {
+    /// Chunks of frames that could not go out: dead letters.
+    fn lose(&self, chunks: impl IntoIterator<Item = Bytes>, error: &str) {
         if let Some(shared) = self.shared() {
-            shared.lost(frames, error);
+            for frames in chunks {
+                shared.lost(frames, error);
+            }
         }
     }
 }
@@ -925,9 +940,7 @@ impl Drop for Peer {
     fn drop(&mut self) {
         // Wakes the writers so they end; what they had not written is lost.
         for queue in [&self.user, &self.large] {
-            if let Some(frames) = queue.close() {
-                self.lose(frames, "the node shut down");
-            }
+            self.lose(queue.close(), "the node shut down");
         }
     }
 }
