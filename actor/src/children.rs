@@ -4,57 +4,38 @@
 //! for every entry, so the table is allocated on the first child and each
 //! entry is just the child's cell: the name is read from the child's path.
 
-use std::borrow::Borrow;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+use hashbrown::hash_table::Entry;
+use hashbrown::HashTable;
 
 use crate::cell::{same_cell, ErasedCell};
 use crate::error::SpawnError;
 use crate::mailbox::ConsumerSide;
-use crate::routing::StableHasher;
+use crate::routing::stable_hash;
+
+/// A child's name, read from its path.
+fn name_of(child: &Arc<dyn ErasedCell>) -> &str {
+    child.core().path.name()
+}
 
 /// Names are short and chosen by our own code or our users, so a fast
 /// unkeyed hash serves better here than SipHash.
-type NameHasher = BuildHasherDefault<StableHasher>;
-
-/// A child, hashed and compared by its name.
-struct Child(Arc<dyn ErasedCell>);
-
-impl Child {
-    fn name(&self) -> &str {
-        self.0.core().path.name()
-    }
+fn hash(name: &str) -> u64 {
+    stable_hash(name)
 }
 
-impl Borrow<str> for Child {
-    fn borrow(&self) -> &str {
-        self.name()
-    }
+fn rehash(child: &Arc<dyn ErasedCell>) -> u64 {
+    hash(name_of(child))
 }
-
-impl Hash for Child {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.name().hash(state);
-    }
-}
-
-impl PartialEq for Child {
-    fn eq(&self, other: &Self) -> bool {
-        self.name() == other.name()
-    }
-}
-
-impl Eq for Child {}
 
 /// The table itself; the flag that closes it to new children lives in the
 /// parent's [`ConsumerSide`], where it costs no space.
 #[derive(Default)]
 pub(crate) struct Children {
-    // Boxed on purpose: a pointer costs childless actors 8 bytes, a set 48.
-    #[allow(clippy::box_collection)]
-    table: Option<Box<HashSet<Child, NameHasher>>>,
+    // Boxed on purpose: a pointer costs childless actors 8 bytes, a table 32.
+    table: Option<Box<HashTable<Arc<dyn ErasedCell>>>>,
 }
 
 impl Children {
@@ -63,43 +44,42 @@ impl Children {
             return Err(SpawnError::ParentStopping);
         }
         let table = self.table.get_or_insert_with(Default::default);
-        let child = Child(cell);
-        if table.contains(child.name()) {
-            return Err(SpawnError::NameTaken(child.name().to_owned()));
-        }
-        table.insert(child);
-        Ok(())
-    }
-
-    pub(crate) fn remove(&mut self, cell: &Arc<dyn ErasedCell>) {
-        let Some(table) = self.table.as_mut() else { return };
-        let name = cell.core().path.name();
-        if table.get(name).is_some_and(|c| same_cell(&c.0, cell)) {
-            table.remove(name);
-            if table.is_empty() {
-                self.table = None;
-            } else if table.capacity() > 64 && table.len() < table.capacity() / 8 {
-                table.shrink_to_fit();
+        let wanted = name_of(&cell);
+        match table.entry(hash(wanted), |c| name_of(c) == wanted, rehash) {
+            Entry::Occupied(_) => Err(SpawnError::NameTaken(wanted.to_owned())),
+            Entry::Vacant(vacant) => {
+                vacant.insert(cell);
+                Ok(())
             }
         }
     }
 
+    pub(crate) fn remove(&mut self, cell: &Arc<dyn ErasedCell>) {
+        let Some(table) = self.table.as_mut() else { return };
+        // Found by identity: no other child's cell is read on the way.
+        let Ok(found) = table.find_entry(rehash(cell), |c| same_cell(c, cell)) else {
+            return;
+        };
+        found.remove();
+        if table.is_empty() {
+            self.table = None;
+        } else if table.capacity() > 64 && table.len() < table.capacity() / 8 {
+            table.shrink_to_fit(rehash);
+        }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn ErasedCell>> {
-        self.table.as_ref()?.get(name).map(|c| c.0.clone())
+        self.table.as_ref()?.find(hash(name), |c| name_of(c) == name).cloned()
     }
 
     pub(crate) fn contains(&self, cell: &Arc<dyn ErasedCell>) -> bool {
         self.table
             .as_ref()
-            .and_then(|table| table.get(cell.core().path.name()))
-            .is_some_and(|c| same_cell(&c.0, cell))
+            .is_some_and(|table| table.find(rehash(cell), |c| same_cell(c, cell)).is_some())
     }
 
     pub(crate) fn snapshot(&self) -> Vec<Arc<dyn ErasedCell>> {
-        self.table
-            .iter()
-            .flat_map(|table| table.iter().map(|c| c.0.clone()))
-            .collect()
+        self.table.iter().flat_map(|table| table.iter().cloned()).collect()
     }
 
     /// Refuses new children from now on and returns the current ones.
