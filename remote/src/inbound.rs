@@ -100,7 +100,7 @@ async fn read(
         let mut acknowledge = false;
         while let Some(frame) = decoder.next_frame() {
             match frame {
-                Ok(frame) => acknowledge |= inbound.handle(frame),
+                Ok(frame) => acknowledge |= inbound.handle(&frame),
                 Err(error @ FrameError::TooLarge { .. }) => {
                     tracing::warn!(%remote, %error, "oversized frame; closing the stream");
                     let _ = stream.stop(0u32.into());
@@ -147,7 +147,8 @@ impl Inbound {
 
     /// Acts on one frame; returns whether it was a system message to
     /// acknowledge.
-    fn handle(&mut self, frame: Frame) -> bool {
+    // By reference: a frame is large, and moving it here cost a copy per message.
+    fn handle(&mut self, frame: &Frame) -> bool {
         match frame.kind {
             Kind::Hello => false,
             Kind::Message => {
@@ -170,19 +171,19 @@ impl Inbound {
                     return false;
                 };
                 if self.peer.accept_system(seq) {
-                    self.system(&frame, body);
+                    self.system(frame, body);
                 }
                 true
             }
         }
     }
 
-    fn message(&mut self, frame: Frame) {
+    fn message(&mut self, frame: &Frame) {
         let sender = frame.sender.as_ref().map(|s| s.as_str());
         // Reply addresses are never numbered (see `compress`).
         if frame.recipient.number().is_none() {
             if let Some(id) = temp_id(frame.recipient.as_str()) {
-                self.reply(id, &frame);
+                self.reply(id, frame);
                 return;
             }
         }
