@@ -124,6 +124,7 @@ mod registry;
 mod reliable;
 mod route;
 mod tls;
+mod writer;
 
 #[cfg(feature = "bincode")]
 pub use codec::Bincode;

@@ -40,6 +40,8 @@ struct Queued {
     /// Empty chunks, written and handed back.
     spare: Vec<BytesMut>,
     frames: usize,
+    /// The writer has bytes to write that are not in the queue.
+    nudged: bool,
     closed: bool,
 }
 
@@ -63,6 +65,7 @@ impl FrameQueue {
                 open: BytesMut::new(),
                 spare: Vec::new(),
                 frames: 0,
+                nudged: false,
                 closed: false,
             }),
             ready: Notify::new(),
@@ -114,6 +117,7 @@ impl FrameQueue {
     pub(crate) fn take(&self, out: &mut Vec<Bytes>) -> usize {
         let mut queued = self.lock();
         queued.drain_into(out);
+        queued.nudged = false;
         std::mem::take(&mut queued.frames)
     }
 
@@ -133,7 +137,14 @@ impl FrameQueue {
         }
     }
 
-    /// Waits until a frame is queued; `false` once the queue is closed.
+    /// Wakes the writer as a frame would, for bytes held outside the queue.
+    pub(crate) fn nudge(&self) {
+        self.lock().nudged = true;
+        self.ready.notify_one();
+    }
+
+    /// Waits until a frame is queued (or the writer is nudged); `false`
+    /// once the queue is closed.
     pub(crate) async fn wait(&self) -> bool {
         loop {
             let ready = self.ready.notified();
@@ -142,7 +153,7 @@ impl FrameQueue {
                 if queued.closed {
                     return false;
                 }
-                if queued.frames > 0 {
+                if queued.frames > 0 || queued.nudged {
                     return true;
                 }
             }

@@ -5,7 +5,8 @@
 //! [`crate::link`]) and three long-lived streams in each direction, one per
 //! traffic class: control (system messages, acknowledged and resent;
 //! heartbeats), user messages, and large messages. A task per class
-//! writes its queue in batches; a driver task dials when there is
+//! writes its queue in batches (see [`crate::writer`] for user messages,
+//! and the short cut a lone one takes); a driver task dials when there is
 //! something to send, sends heartbeats, and declares the peer gone when
 //! its heartbeats stop or its connection cannot be re-established.
 
@@ -21,14 +22,14 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
-use crate::compress::Compressor;
 use crate::frame::{self, FrameBuf, FrameError, Kind};
 use crate::handshake::{self, DialError};
 use crate::link::{keep_new, Current, Dialer};
 use crate::node::{lock, Shared};
-use crate::outbound::{FrameQueue, Lent};
+use crate::outbound::FrameQueue;
 use crate::phi::PhiDetector;
 use crate::reliable::{self, Inbox, Outbox};
+use crate::writer::{write_queue, WriterSlot};
 
 /// Why a connection was closed, as its QUIC application close code.
 pub(crate) mod close {
@@ -83,7 +84,7 @@ pub(crate) struct LinkState {
     pub(crate) link: Link,
     /// Dial attempts that failed so far: a writer holding messages that
     /// sees this grow turns them into dead letters.
-    failures: u64,
+    pub(crate) failures: u64,
 }
 
 #[derive(Clone)]
@@ -94,7 +95,7 @@ pub(crate) enum Link {
 }
 
 impl LinkState {
-    fn up(&self) -> Option<&Arc<Established>> {
+    pub(crate) fn up(&self) -> Option<&Arc<Established>> {
         match &self.link {
             Link::Up(established) => Some(established),
             _ => None,
@@ -127,6 +128,8 @@ pub(crate) struct Peer {
     pub(crate) addr: SocketAddr,
     shared: Weak<Shared>,
     user: Arc<FrameQueue>,
+    /// The user queue's stream while its writer task is idle.
+    user_writer: Arc<WriterSlot>,
     large: Arc<FrameQueue>,
     max_frame: usize,
     large_message: usize,
@@ -177,6 +180,7 @@ impl Peer {
         let user = Arc::new(FrameQueue::new(settings.send_queue));
         // Large messages are few and big: a short queue bounds the memory.
         let large = Arc::new(FrameQueue::new(16));
+        let user_writer = Arc::new(WriterSlot::default());
         let (wanted, wanted_rx) = mpsc::channel(1);
         let (link, _) = watch::channel(LinkState {
             link: Link::Down,
@@ -186,6 +190,7 @@ impl Peer {
             addr,
             shared: Arc::downgrade(shared),
             user: user.clone(),
+            user_writer: user_writer.clone(),
             large: large.clone(),
             max_frame: settings.max_frame,
             large_message: settings.large_message,
@@ -208,8 +213,8 @@ impl Peer {
         let weak = Arc::downgrade(&peer);
         runtime.spawn(drive(weak.clone(), wanted_rx, peer.link.subscribe()));
         runtime.spawn(write_control(weak.clone(), peer.link.subscribe()));
-        runtime.spawn(write_queue(weak.clone(), user, peer.link.subscribe()));
-        runtime.spawn(write_queue(weak, large, peer.link.subscribe()));
+        runtime.spawn(write_queue(weak.clone(), user, user_writer, peer.link.subscribe()));
+        runtime.spawn(write_queue(weak, large, Arc::default(), peer.link.subscribe()));
         peer
     }
 
@@ -231,6 +236,7 @@ impl Peer {
             Err(error) => Err(SendFailure::Payload(error)),
             Ok(()) => match frame.seal(self.max_frame) {
                 Ok(bytes) if bytes.len() > self.large_message => self.large.push(bytes),
+                Ok(bytes) if self.user_writer.try_write(&self.user, bytes) => Ok(()),
                 Ok(bytes) => self.user.push(bytes),
                 Err(FrameError::TooLarge { .. }) => Err(DeadLetterReason::TooLarge),
                 Err(_) => Err(DeadLetterReason::Undecodable),
@@ -282,7 +288,7 @@ impl Peer {
     }
 
     /// Asks for a connection if there is none.
-    fn want(&self) {
+    pub(crate) fn want(&self) {
         if self.link.borrow().up().is_none() {
             let _ = self.wanted.try_send(());
         }
@@ -844,90 +850,9 @@ async fn wait_up(link: &mut watch::Receiver<LinkState>) -> Option<Arc<Establishe
     }
 }
 
-/// Writes one queue of user messages in batches, each connection on a
-/// stream of its own. Messages that cannot be written (no connection could
-/// be made, or it broke mid-write) become dead letters: delivery is at
-/// most once.
-async fn write_queue(peer: Weak<Peer>, queue: Arc<FrameQueue>, mut link: watch::Receiver<LinkState>) {
-    /// Frames worth gathering before a write when more keep coming.
-    const GATHER: usize = 256;
-    let mut stream: Option<(Arc<Established>, quinn::SendStream, Compressor)> = None;
-    let mut taken = Vec::new();
-    let mut wire = Vec::new();
-    let mut lent = Lent::default();
-    while queue.wait().await {
-        // A stream on the current connection, or wait for one.
-        let current = link.borrow_and_update().clone();
-        let Some(established) = current.up().cloned() else {
-            stream = None;
-            let Some(p) = peer.upgrade() else { return };
-            let _ = p.wanted.try_send(());
-            drop(p);
-            if link.changed().await.is_err() {
-                return;
-            }
-            if link.borrow().failures > current.failures {
-                let Some(p) = peer.upgrade() else { return };
-                queue.take(&mut taken);
-                p.lose(taken.drain(..), "cannot connect");
-            }
-            continue;
-        };
-        if !stream.as_ref().is_some_and(|(e, ..)| Arc::ptr_eq(e, &established)) {
-            match established.connection.open_uni().await {
-                Ok(s) => stream = Some((established, s, Compressor::default())),
-                Err(_) => {
-                    stream = None;
-                    // The driver notices; try again on the next connection.
-                    if link.changed().await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-            }
-        }
-        let Some((_, out, compressor)) = stream.as_mut() else {
-            continue;
-        };
-        // Under load, let the senders add more before writing, so the
-        // stream gets few large buffers; stop when the queue stays the
-        // same. A lone message, such as an ask, goes out at once.
-        let mut rounds = 0;
-        let mut queued = queue.len();
-        while queued > 1 && queued < GATHER && rounds < 8 {
-            tokio::task::yield_now().await;
-            let before = std::mem::replace(&mut queued, queue.len());
-            if queued == before {
-                break;
-            }
-            rounds += 1;
-        }
-        if queue.take(&mut taken) == 0 {
-            continue;
-        }
-        // Chunk for chunk, so the buffers keep the queue's one size.
-        wire.extend(taken.iter().map(|frames| {
-            let mut compact = lent.buffer(frames.len());
-            compressor.compress(frames, &mut compact);
-            let compact = compact.freeze();
-            lent.lend(&compact);
-            compact
-        }));
-        let written = out.write_all_chunks(&mut wire).await;
-        wire.clear();
-        if let Err(error) = written {
-            tracing::debug!(%error, "write failed; unsent messages become dead letters");
-            stream = None;
-            let Some(p) = peer.upgrade() else { return };
-            p.lose(taken.drain(..), &error.to_string());
-        }
-        queue.give_back(&mut taken);
-    }
-}
-
 impl Peer {
     /// Chunks of frames that could not go out: dead letters.
-    fn lose(&self, chunks: impl IntoIterator<Item = Bytes>, error: &str) {
+    pub(crate) fn lose(&self, chunks: impl IntoIterator<Item = Bytes>, error: &str) {
         if let Some(shared) = self.shared() {
             for frames in chunks {
                 shared.lost(frames, error);
