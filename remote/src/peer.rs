@@ -236,7 +236,7 @@ impl Peer {
             Err(error) => Err(SendFailure::Payload(error)),
             Ok(()) => match frame.seal(self.max_frame) {
                 Ok(bytes) if bytes.len() > self.large_message => self.large.push(bytes),
-                Ok(bytes) if self.user_writer.try_write(&self.user, bytes) => Ok(()),
+                Ok(bytes) if self.user_writer.try_write(&self.user, &self.link, bytes) => Ok(()),
                 Ok(bytes) => self.user.push(bytes),
                 Err(FrameError::TooLarge { .. }) => Err(DeadLetterReason::TooLarge),
                 Err(_) => Err(DeadLetterReason::Undecodable),

@@ -52,9 +52,10 @@ impl WriterSlot {
     }
 
     /// Writes `frame` (whole, as queued) straight to the stream if the
-    /// writer task is idle, nothing is queued before it, and no short cut
-    /// was taken in the last [`SHORT_CUT_GAP`]. `false` means queue it.
-    pub(crate) fn try_write(&self, queue: &FrameQueue, frame: &[u8]) -> bool {
+    /// writer task is idle on the connection in use, nothing is queued
+    /// before it, and no short cut was taken in the last
+    /// [`SHORT_CUT_GAP`]. `false` means queue it.
+    pub(crate) fn try_write(&self, queue: &FrameQueue, link: &watch::Sender<LinkState>, frame: &[u8]) -> bool {
         let Ok(mut slot) = self.0.try_lock() else {
             return false;
         };
@@ -62,6 +63,10 @@ impl WriterSlot {
             return false;
         };
         if writer.tail.is_some() || queue.len() > 0 {
+            return false;
+        }
+        // A connection that was replaced may still take bytes, then close.
+        if !link.borrow().up().is_some_and(|e| Arc::ptr_eq(e, &writer.established)) {
             return false;
         }
         let now = Instant::now();
