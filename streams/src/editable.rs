@@ -452,6 +452,19 @@ struct Slot<T> {
 }
 
 impl<T: Send + 'static> Slot<T> {
+    /// The chain to pull from, built if there is none; an edit since it
+    /// was built closes it, so it drains before the next is built.
+    fn chain(&mut self) -> &mut Chain<T> {
+        let chain = match self.chain.take() {
+            Some(chain) => chain,
+            None => self.build(),
+        };
+        if chain.version != self.shared.version.load(Ordering::Acquire) {
+            chain.close();
+        }
+        self.chain.insert(chain)
+    }
+
     /// Builds the chain of the current plan on a fresh feed; its islands
     /// (if a segment has an async boundary) are spawned at once.
     fn build(&self) -> Chain<T> {
@@ -521,15 +534,7 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
             return Poll::Ready(None);
         }
         loop {
-            if self.chain.is_none() {
-                self.chain = Some(self.build());
-            }
-            let Some(chain) = self.chain.as_mut() else { continue };
-            if chain.version != self.shared.version.load(Ordering::Acquire) {
-                // An edit: drain this chain, then build the next.
-                chain.close();
-            }
-            match chain.out.poll_next(cx) {
+            match self.chain().out.poll_next(cx) {
                 Poll::Ready(Some(Ok(element))) => {
                     self.cell.add_out();
                     return Poll::Ready(Some(Ok(element)));
@@ -558,15 +563,8 @@ impl<T: Send + 'static> Upstream<T> for Slot<T> {
             return Poll::Ready(Pulled::Ended(Ok(())));
         }
         loop {
-            if self.chain.is_none() {
-                self.chain = Some(self.build());
-            }
-            let Some(chain) = self.chain.as_mut() else { continue };
-            if chain.version != self.shared.version.load(Ordering::Acquire) {
-                chain.close();
-            }
             let before = buf.len();
-            let pulled = chain.out.poll_batch(cx, buf, max);
+            let pulled = self.chain().out.poll_batch(cx, buf, max);
             self.cell.add_out_n((buf.len() - before) as u64);
             match pulled {
                 Poll::Ready(Pulled::More) => return Poll::Ready(Pulled::More),

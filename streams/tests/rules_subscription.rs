@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use compaktor_streams::protocol::{Publisher, Subscriber, Subscription};
-use compaktor_streams::{Sink, Source, StreamError};
+use compaktor_streams::{Completion, Sink, Source, StreamError};
 use rules::{
     is_terminal, publisher_of, subscribed, until_subscribed, Counting, CountingStats, Flag, Probe, ProbeSubscriber,
     Signal, COUNTING_FAILURE, WAIT,
@@ -36,11 +36,17 @@ async fn rule_3_3_request_from_on_next_has_bounded_recursion() {
     probe.assert_well_formed();
 }
 
-#[tokio::test]
-async fn rule_3_5_and_3_7_cancel_is_idempotent() {
+/// A probe subscribed to a source that never ends, and the stream's completion.
+async fn subscribed_to_endless() -> (Arc<Probe>, Completion<()>) {
     let probe = Probe::new();
     let done = Source::from_iter(0..u64::MAX).run_with(Sink::from_subscriber(probe.subscriber()));
     until_subscribed(&probe).await;
+    (probe, done)
+}
+
+#[tokio::test]
+async fn rule_3_5_and_3_7_cancel_is_idempotent() {
+    let (probe, done) = subscribed_to_endless().await;
     probe.cancel();
     probe.cancel();
     timeout(WAIT, done)
@@ -53,9 +59,7 @@ async fn rule_3_5_and_3_7_cancel_is_idempotent() {
 
 #[tokio::test]
 async fn rule_3_6_request_after_cancel_is_a_noop() {
-    let probe = Probe::new();
-    let done = Source::from_iter(0..u64::MAX).run_with(Sink::from_subscriber(probe.subscriber()));
-    until_subscribed(&probe).await;
+    let (probe, done) = subscribed_to_endless().await;
     probe.cancel();
     probe.request(5);
     // Even request(0) after cancel signals nothing (3.6 overrides 3.9).

@@ -226,6 +226,19 @@ async fn upstream_failures_are_not_supervised() {
     assert!(matches!(error, StreamError::Aborted(_)), "{error:?}");
 }
 
+fn assert_misplaced_supervision(error: &StreamError) {
+    assert!(
+        matches!(
+            error,
+            StreamError::Stage {
+                stage: "with_supervision",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
 #[tokio::test]
 async fn supervision_with_no_stage_to_supervise_fails_the_stream_instead_of_being_ignored() {
     let after_boundary = Source::from_iter(["1", "x"])
@@ -236,16 +249,7 @@ async fn supervision_with_no_stage_to_supervise_fails_the_stream_instead_of_bein
     let error = within("the misconfigured stream", after_boundary)
         .await
         .expect_err("a decider with nothing to supervise is an error");
-    assert!(
-        matches!(
-            error,
-            StreamError::Stage {
-                stage: "with_supervision",
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_misplaced_supervision(&error);
 
     let after_source = Source::from_iter(1..=3u32)
         .with_supervision(Decider::resuming())
@@ -253,14 +257,5 @@ async fn supervision_with_no_stage_to_supervise_fails_the_stream_instead_of_bein
     let error = within("the misconfigured source", after_source)
         .await
         .expect_err("a source has nothing to supervise");
-    assert!(
-        matches!(
-            error,
-            StreamError::Stage {
-                stage: "with_supervision",
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert_misplaced_supervision(&error);
 }
