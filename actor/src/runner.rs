@@ -264,11 +264,12 @@ impl<A: Actor> Runner<A> {
             }
             SystemMsg::ChildFailed { child, failure } => self.supervise(child, failure),
             SystemMsg::ChildTerminated { child } => {
-                lock(&self.cell.core.children).remove(&child);
+                // The child left the table itself, in `finish`.
                 if let Some(s) = self.supervision.as_mut() {
                     s.child_stats.remove(&child.core().path.uid());
                 }
-                if self.children_gone() {
+                // Only a stop or restart waits for the children to go.
+                if matches!(self.phase, Phase::Stopping(_) | Phase::Restarting(_)) && self.children_gone() {
                     return self.take_restart().map(FollowUp::CompleteRestart);
                 }
             }
