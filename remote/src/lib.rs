@@ -22,7 +22,11 @@
 //! full, larger than `max_frame`) or cannot be delivered on arrival
 //! (malformed frame, unknown manifest, undecodable payload, no such actor)
 //! becomes a [`DeadLetter`](compaktor_actor::DeadLetter), and the
-//! connection and every other actor keep working. A message larger than
+//! connection and every other actor keep working. When a connection is
+//! lost, what was still queued, and a message only partly handed to QUIC,
+//! become dead letters; what QUIC had already taken may have arrived or
+//! not (QUIC does not say which), so those messages are neither resent nor
+//! dead-lettered — the "at most" of the guarantee. A message larger than
 //! `large_message` travels on a stream of its own so it never holds up
 //! small ones; it may therefore overtake, or be overtaken by, small
 //! messages to the same recipient.

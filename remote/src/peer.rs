@@ -864,6 +864,7 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         // Wakes the writers so they end; what they had not written is lost.
+        self.lose(self.user_writer.take_unfinished(), "the node shut down");
         for queue in [&self.user, &self.large] {
             self.lose(queue.close(), "the node shut down");
         }

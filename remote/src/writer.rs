@@ -35,9 +35,27 @@ struct Writer {
     stream: quinn::SendStream,
     /// Numbers texts for this stream: every frame on it goes through it.
     compressor: Compressor,
-    /// Compressed bytes a sender could not write at once: they go first.
-    tail: Option<Bytes>,
+    /// What a sender could not write at once: it goes first.
+    tail: Option<Tail>,
     last_short_cut: Option<Instant>,
+}
+
+/// The rest of a message a sender began to write.
+struct Tail {
+    /// Compressed bytes still to write.
+    rest: Bytes,
+    /// The message's whole frame as queued: its dead letter if the rest
+    /// never goes out (the peer drops a frame it got only part of).
+    frame: Bytes,
+}
+
+impl Writer {
+    /// Gives up the writer; a message it had begun becomes a dead letter.
+    fn abandon(mut self, peer: &Weak<Peer>, why: &str) {
+        if let (Some(tail), Some(peer)) = (self.tail.take(), peer.upgrade()) {
+            peer.lose([tail.frame], why);
+        }
+    }
 }
 
 /// Where a queue's [`Writer`] rests between writes.
@@ -49,6 +67,12 @@ impl WriterSlot {
     // slot holds a writer whose stream is as good as any.
     fn lock(&self) -> MutexGuard<'_, Option<Writer>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The frame of a message a sender began and nobody finished, as
+    /// queued: for its dead letter when the node shuts down.
+    pub(crate) fn take_unfinished(&self) -> Option<Bytes> {
+        Some(self.lock().as_mut()?.tail.take()?.frame)
     }
 
     /// Writes `frame` (whole, as queued) straight to the stream if the
@@ -94,7 +118,10 @@ impl WriterSlot {
         if !rest.is_empty() {
             // The compressor has numbered its texts: these very bytes must
             // be the next on the stream, whatever is queued after them.
-            writer.tail = Some(rest);
+            writer.tail = Some(Tail {
+                rest,
+                frame: Bytes::copy_from_slice(frame),
+            });
             drop(slot);
             queue.nudge();
         }
@@ -119,7 +146,10 @@ pub(crate) async fn write_queue(
         // A stream on the current connection, or wait for one.
         let current = link.borrow_and_update().clone();
         let Some(established) = current.up().cloned() else {
-            drop(slot.lock().take());
+            let rested = slot.lock().take();
+            if let Some(writer) = rested {
+                writer.abandon(&peer, "the connection was lost");
+            }
             let Some(p) = peer.upgrade() else { return };
             p.want();
             drop(p);
@@ -136,22 +166,28 @@ pub(crate) async fn write_queue(
         let rested = slot.lock().take();
         let mut writer = match rested {
             Some(writer) if Arc::ptr_eq(&writer.established, &established) => writer,
-            _ => match established.connection.open_uni().await {
-                Ok(stream) => Writer {
-                    established,
-                    stream,
-                    compressor: Compressor::default(),
-                    tail: None,
-                    last_short_cut: None,
-                },
-                // The driver notices; try again on the next connection.
-                Err(_) => {
-                    if link.changed().await.is_err() {
-                        return;
-                    }
-                    continue;
+            rested => {
+                // Its stream was on a connection no longer in use.
+                if let Some(writer) = rested {
+                    writer.abandon(&peer, "the connection was replaced");
                 }
-            },
+                match established.connection.open_uni().await {
+                    Ok(stream) => Writer {
+                        established,
+                        stream,
+                        compressor: Compressor::default(),
+                        tail: None,
+                        last_short_cut: None,
+                    },
+                    // The driver notices; try again on the next connection.
+                    Err(_) => {
+                        if link.changed().await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
         };
         // Under load, let the senders add more before writing, so the
         // stream gets few large buffers; stop when the queue stays the
@@ -167,7 +203,8 @@ pub(crate) async fn write_queue(
             rounds += 1;
         }
         queue.take(&mut taken);
-        wire.extend(writer.tail.take());
+        let tail = writer.tail.take();
+        wire.extend(tail.as_ref().map(|t| t.rest.clone()));
         // Chunk for chunk, so the buffers keep the queue's one size.
         wire.extend(taken.iter().map(|frames| {
             let mut compact = lent.buffer(frames.len());
@@ -183,7 +220,10 @@ pub(crate) async fn write_queue(
             Err(error) => {
                 tracing::debug!(%error, "write failed; unsent messages become dead letters");
                 let Some(p) = peer.upgrade() else { return };
-                p.lose(taken.drain(..), &error.to_string());
+                p.lose(
+                    tail.map(|t| t.frame).into_iter().chain(taken.drain(..)),
+                    &error.to_string(),
+                );
             }
         }
         queue.give_back(&mut taken);
