@@ -167,7 +167,7 @@ fn split_fields(body: &[u8]) -> Option<([&[u8]; 3], &[u8])> {
 /// The receiving end of a stream: the texts numbered so far.
 #[derive(Default)]
 pub(crate) struct Decompressor {
-    texts: Vec<Text>,
+    texts: Vec<Box<str>>,
     budget: Budget,
 }
 
@@ -182,12 +182,10 @@ impl Decompressor {
     fn field(&mut self, body: &mut Bytes) -> Result<Text, FrameError> {
         let v = get_varint(body).ok_or(FrameError::Malformed("truncated text reference"))?;
         if v & 1 == NUMBER {
-            let number = usize::try_from(v >> 1).unwrap_or(usize::MAX);
-            return self
-                .texts
-                .get(number)
-                .cloned()
-                .ok_or(FrameError::Malformed("unknown text number"));
+            return match u32::try_from(v >> 1) {
+                Ok(number) if (number as usize) < self.texts.len() => Ok(Text::reference(number)),
+                _ => Err(FrameError::Malformed("unknown text number")),
+            };
         }
         let len = usize::try_from(v >> 2).unwrap_or(usize::MAX);
         if body.remaining() < len {
@@ -200,11 +198,20 @@ impl Decompressor {
         if !self.budget.admit(len) {
             return Err(FrameError::Malformed("compression tables overfilled"));
         }
+        let text = Text::new(bytes)?.numbered(self.texts.len() as u32);
         // A copy: the frame shares a whole read's buffer, not to be kept
         // alive by the table.
-        let text = Text::new(Bytes::copy_from_slice(&bytes))?.numbered(self.texts.len() as u32);
-        self.texts.push(text.clone());
+        self.texts.push(text.carried().into());
         Ok(text)
+    }
+
+    /// A text of a frame decoded with these tables.
+    pub(crate) fn text<'a>(&'a self, text: &'a Text) -> &'a str {
+        match text.number() {
+            // In range: `field` checked it, and the tables only grow.
+            Some(number) if text.is_reference() => self.texts.get(number as usize).map_or("", |t| t),
+            _ => text.carried(),
+        }
     }
 }
 
@@ -245,18 +252,18 @@ mod tests {
     fn decode_all(bytes: &[u8]) -> Vec<(String, Option<String>, String, Vec<u8>)> {
         let mut decoder = FrameDecoder::new(MAX);
         decoder.push(bytes);
-        std::iter::from_fn(|| decoder.next_frame())
-            .map(|f| {
-                let f = f.unwrap();
-                assert_eq!(f.kind, Kind::Message);
-                (
-                    f.recipient.as_str().to_owned(),
-                    f.sender.as_ref().map(|s| s.as_str().to_owned()),
-                    f.manifest.as_str().to_owned(),
-                    f.payload.to_vec(),
-                )
-            })
-            .collect()
+        let mut all = Vec::new();
+        while let Some(f) = decoder.next_frame() {
+            let f = f.unwrap();
+            assert_eq!(f.kind, Kind::Message);
+            all.push((
+                decoder.text(&f.recipient).to_owned(),
+                f.sender.as_ref().map(|s| decoder.text(s).to_owned()),
+                decoder.text(&f.manifest).to_owned(),
+                f.payload.to_vec(),
+            ));
+        }
+        all
     }
 
     #[test]

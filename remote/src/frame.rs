@@ -92,8 +92,12 @@ pub(crate) struct Frame {
     pub(crate) payload: Bytes,
 }
 
-/// UTF-8 text inside a frame's buffer, with its number if its stream's
-/// compression tables hold it.
+/// UTF-8 text of a frame: inside the frame's buffer, with its number if
+/// its stream's compression tables hold it; or, in a compact frame, only
+/// the number of a text the stream numbered before. Read it with
+/// [`FrameDecoder::text`]. A reference shares nothing: cloning the
+/// tables' text for each of a message's three fields cost more than
+/// decoding its payload.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Text(Bytes, Option<u32>);
 
@@ -109,21 +113,40 @@ impl Text {
         Text(self.0, Some(number))
     }
 
+    /// The text numbered `number` on this stream, by its number alone.
+    pub(crate) fn reference(number: u32) -> Text {
+        Text(Bytes::new(), Some(number))
+    }
+
+    /// Neither text nor number: an absent field.
+    fn is_empty(&self) -> bool {
+        self.0.is_empty() && self.1.is_none()
+    }
+
     /// Its number in the stream's tables: the same number is the same text
     /// for as long as the stream lasts.
     pub(crate) fn number(&self) -> Option<u32> {
         self.1
     }
 
-    pub(crate) fn as_str(&self) -> &str {
+    /// The text the frame itself carries: empty for a reference.
+    pub(crate) fn carried(&self) -> &str {
         // Checked when the frame was parsed.
         std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// Whether the frame carries only the number.
+    pub(crate) fn is_reference(&self) -> bool {
+        self.0.is_empty() && self.1.is_some()
     }
 }
 
 impl std::fmt::Debug for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
+        match self.1 {
+            Some(number) if self.is_reference() => write!(f, "#{number}"),
+            _ => std::fmt::Debug::fmt(self.carried(), f),
+        }
     }
 }
 
@@ -259,7 +282,7 @@ fn parse(mut body: Bytes, tables: &mut Decompressor) -> Result<Frame, FrameError
     Ok(Frame {
         kind,
         recipient,
-        sender: (!sender.0.is_empty()).then_some(sender),
+        sender: (!sender.is_empty()).then_some(sender),
         manifest,
         payload: body,
     })
@@ -359,6 +382,11 @@ impl FrameDecoder {
         Some(parse(body, &mut self.tables))
     }
 
+    /// A text of a frame this decoder returned.
+    pub(crate) fn text<'a>(&'a self, text: &'a Text) -> &'a str {
+        self.tables.text(text)
+    }
+
     /// Bytes buffered and not yet decoded.
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
@@ -408,9 +436,9 @@ mod tests {
         }
         let f = decoder.next_frame().unwrap().unwrap();
         assert_eq!(f.kind, Kind::Message);
-        assert_eq!(f.recipient.as_str(), "compaktor://a@h:1/user/x#7");
-        assert_eq!(f.sender.as_ref().map(Text::as_str), Some("s"));
-        assert_eq!(f.manifest.as_str(), "app.Ping");
+        assert_eq!(decoder.text(&f.recipient), "compaktor://a@h:1/user/x#7");
+        assert_eq!(f.sender.as_ref().map(|s| decoder.text(s)), Some("s"));
+        assert_eq!(decoder.text(&f.manifest), "app.Ping");
         assert_eq!(&f.payload[..], b"\x01\x02");
         assert!(decoder.next_frame().is_none());
         assert_eq!(decoder.buffered(), 0);
@@ -569,9 +597,9 @@ mod tests {
             let mut decoder = FrameDecoder::new(MAX);
             decoder.push(&out);
             let f = decoder.next_frame().unwrap().unwrap();
-            proptest::prop_assert_eq!(f.recipient.as_str(), recipient.as_str());
-            proptest::prop_assert_eq!(f.sender.as_ref().map(Text::as_str), sender.as_deref());
-            proptest::prop_assert_eq!(f.manifest.as_str(), manifest.as_str());
+            proptest::prop_assert_eq!(decoder.text(&f.recipient), recipient.as_str());
+            proptest::prop_assert_eq!(f.sender.as_ref().map(|s| decoder.text(s)), sender.as_deref());
+            proptest::prop_assert_eq!(decoder.text(&f.manifest), manifest.as_str());
             proptest::prop_assert_eq!(&f.payload[..], &payload[..]);
         }
     }

@@ -56,13 +56,13 @@ fn hello_frame(shared: &Shared) -> BytesMut {
     out
 }
 
-fn parse_hello(frame: &Frame) -> Option<Hello> {
+fn parse_hello(frame: &Frame, decoder: &FrameDecoder) -> Option<Hello> {
     if frame.kind != Kind::Hello {
         return None;
     }
     Some(Hello {
-        root: frame.recipient.as_str().to_owned(),
-        incarnation: frame.manifest.as_str().parse().ok()?,
+        root: decoder.text(&frame.recipient).to_owned(),
+        incarnation: decoder.text(&frame.manifest).parse().ok()?,
     })
 }
 
@@ -71,7 +71,9 @@ fn parse_hello(frame: &Frame) -> Option<Hello> {
 async fn read_hello(stream: &mut quinn::RecvStream, decoder: &mut FrameDecoder) -> Result<Hello, String> {
     loop {
         match decoder.next_frame() {
-            Some(Ok(frame)) => return parse_hello(&frame).ok_or_else(|| "the first frame is not a hello".to_owned()),
+            Some(Ok(frame)) => {
+                return parse_hello(&frame, decoder).ok_or_else(|| "the first frame is not a hello".to_owned())
+            }
             Some(Err(error)) => return Err(error.to_string()),
             None => {}
         }

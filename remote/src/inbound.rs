@@ -9,7 +9,7 @@ use std::sync::{Arc, Weak};
 use bytes::{Buf, Bytes};
 use compaktor_actor::{ActorPath, ActorRef, DeadLetterReason, FailurePhase, StopReason};
 
-use crate::frame::{Frame, FrameDecoder, FrameError, Kind, Text};
+use crate::frame::{Frame, FrameDecoder, FrameError, Kind};
 use crate::handshake;
 use crate::node::{lock, Shared, UndeliveredFrame};
 use crate::peer::Peer;
@@ -100,7 +100,7 @@ async fn read(
         let mut acknowledge = false;
         while let Some(frame) = decoder.next_frame() {
             match frame {
-                Ok(frame) => acknowledge |= inbound.handle(&frame),
+                Ok(frame) => acknowledge |= inbound.handle(&frame, &decoder),
                 Err(error @ FrameError::TooLarge { .. }) => {
                     tracing::warn!(%remote, %error, "oversized frame; closing the stream");
                     let _ = stream.stop(0u32.into());
@@ -126,6 +126,22 @@ async fn read(
     }
 }
 
+/// A message's recipient: its path, and its number in the stream's
+/// compression tables if it has one.
+#[derive(Clone, Copy)]
+pub(crate) struct Recipient<'a> {
+    pub(crate) path: &'a str,
+    pub(crate) number: Option<u32>,
+}
+
+/// The texts of one frame, read from its stream's tables.
+#[derive(Clone, Copy)]
+struct Texts<'a> {
+    recipient: Recipient<'a>,
+    sender: Option<&'a str>,
+    manifest: &'a str,
+}
+
 /// The receiving side of one stream, with its recipients cached.
 pub(crate) struct Inbound {
     shared: Arc<Shared>,
@@ -145,14 +161,22 @@ impl Inbound {
         &self.shared
     }
 
-    /// Acts on one frame; returns whether it was a system message to
-    /// acknowledge.
+    /// Acts on one frame that `decoder` returned; returns whether it was a
+    /// system message to acknowledge.
     // By reference: a frame is large, and moving it here cost a copy per message.
-    fn handle(&mut self, frame: &Frame) -> bool {
+    fn handle(&mut self, frame: &Frame, decoder: &FrameDecoder) -> bool {
+        let texts = Texts {
+            recipient: Recipient {
+                path: decoder.text(&frame.recipient),
+                number: frame.recipient.number(),
+            },
+            sender: frame.sender.as_ref().map(|s| decoder.text(s)),
+            manifest: decoder.text(&frame.manifest),
+        };
         match frame.kind {
             Kind::Hello => false,
             Kind::Message => {
-                self.message(frame);
+                self.message(frame, texts);
                 false
             }
             Kind::Heartbeat => {
@@ -171,44 +195,40 @@ impl Inbound {
                     return false;
                 };
                 if self.peer.accept_system(seq) {
-                    self.system(frame, body);
+                    self.system(frame.kind, texts, body);
                 }
                 true
             }
         }
     }
 
-    fn message(&mut self, frame: &Frame) {
-        let sender = frame.sender.as_ref().map(|s| s.as_str());
+    fn message(&mut self, frame: &Frame, texts: Texts<'_>) {
+        let Texts {
+            recipient,
+            sender,
+            manifest,
+        } = texts;
         // Reply addresses are never numbered (see `compress`).
-        if frame.recipient.number().is_none() {
-            if let Some(id) = temp_id(frame.recipient.as_str()) {
-                self.reply(id, frame);
+        if recipient.number.is_none() {
+            if let Some(id) = temp_id(recipient.path) {
+                self.reply(id, texts, &frame.payload);
                 return;
             }
         }
-        match self.deliver_fn(&frame.manifest) {
-            Some(deliver) => deliver(self, &frame.recipient, sender, &frame.payload),
-            None => self.undecodable(
-                frame.recipient.as_str(),
-                sender,
-                frame.manifest.as_str(),
-                &frame.payload,
-                "unknown manifest",
-            ),
+        match self.deliver_fn(manifest, frame.manifest.number()) {
+            Some(deliver) => deliver(self, recipient, sender, &frame.payload),
+            None => self.undecodable(recipient.path, sender, manifest, &frame.payload, "unknown manifest"),
         }
     }
 
     /// A reply for the asker waiting at temporary address `id`.
-    fn reply(&self, id: u64, frame: &Frame) {
-        let recipient = frame.recipient.as_str();
+    fn reply(&self, id: u64, texts: Texts<'_>, payload: &[u8]) {
+        let recipient = texts.recipient.path;
         let pending = lock(&self.shared.temps).pending.remove(&id);
         match pending {
             Some(pending) => {
-                if let Err(error) = pending.complete(&self.shared, &frame.payload) {
-                    let sender = frame.sender.as_ref().map(|s| s.as_str());
-                    let manifest = frame.manifest.as_str();
-                    self.undecodable(recipient, sender, manifest, &frame.payload, &error.to_string());
+                if let Err(error) = pending.complete(&self.shared, payload) {
+                    self.undecodable(recipient, texts.sender, texts.manifest, payload, &error.to_string());
                 }
             }
             None => tracing::debug!(recipient, "reply for an asker that gave up"),
@@ -217,9 +237,9 @@ impl Inbound {
 
     /// How to deliver the type registered under `manifest`, from the
     /// stream's numbers when it has one.
-    fn deliver_fn(&mut self, manifest: &Text) -> Option<Deliver> {
-        let lookup = || Some(self.shared.types().by_manifest(manifest.as_str())?.deliver);
-        let Some(number) = manifest.number() else {
+    fn deliver_fn(&mut self, manifest: &str, number: Option<u32>) -> Option<Deliver> {
+        let lookup = || Some(self.shared.types().by_manifest(manifest)?.deliver);
+        let Some(number) = number else {
             return lookup();
         };
         if let Some(deliver) = numbered(&mut self.delivers, number).as_ref() {
@@ -230,10 +250,10 @@ impl Inbound {
         Some(deliver)
     }
 
-    fn system(&mut self, frame: &Frame, mut body: Bytes) {
-        let recipient = frame.recipient.as_str();
-        let manifest = frame.manifest.as_str();
-        match frame.kind {
+    fn system(&mut self, kind: Kind, texts: Texts<'_>, mut body: Bytes) {
+        let recipient = texts.recipient.path;
+        let manifest = texts.manifest;
+        match kind {
             Kind::Stop => {
                 if let Ok(target) = self.shared.system().lookup_any(recipient) {
                     target.stop();
@@ -247,13 +267,12 @@ impl Inbound {
             }
             Kind::Identify | Kind::Spawn if body.len() >= 8 => {
                 let id = body.get_u64_le();
-                let (status, text) = if frame.kind == Kind::Identify {
+                let (status, text) = if kind == Kind::Identify {
                     self.shared.identify(recipient, manifest)
                 } else {
-                    let name = frame.sender.as_ref().map(|s| s.as_str());
-                    self.shared.spawn_local(recipient, name, manifest, &body)
+                    self.shared.spawn_local(recipient, texts.sender, manifest, &body)
                 };
-                let answer = if frame.kind == Kind::Identify {
+                let answer = if kind == Kind::Identify {
                     Kind::Identity
                 } else {
                     Kind::Spawned
@@ -294,12 +313,15 @@ impl Inbound {
     }
 
     /// The local actor at `recipient`, from the cache while it lives.
-    pub(crate) fn local_ref<M: Send + 'static>(&mut self, recipient: &Text) -> Result<&ActorRef<M>, DeadLetterReason> {
+    pub(crate) fn local_ref<M: Send + 'static>(
+        &mut self,
+        recipient: Recipient<'_>,
+    ) -> Result<&ActorRef<M>, DeadLetterReason> {
         let live = |any: &AnyBox| any.downcast_ref::<ActorRef<M>>().is_some_and(|t| !t.is_terminated());
-        let slot = match recipient.number() {
+        let slot = match recipient.number {
             Some(number) => numbered(&mut self.targets, number),
             None => {
-                let path = recipient.as_str();
+                let path = recipient.path;
                 if !self.cache.contains_key(path) {
                     if self.cache.len() >= 4096 {
                         self.cache.clear();
@@ -313,7 +335,7 @@ impl Inbound {
             let target = self
                 .shared
                 .system()
-                .lookup::<M>(recipient.as_str())
+                .lookup::<M>(recipient.path)
                 .map_err(|e| lookup_reason(&e))?;
             *slot = Some(Box::new(target));
         }

@@ -540,8 +540,8 @@ impl Shared {
         while let Some(Ok(frame)) = decoder.next_frame() {
             if frame.kind == Kind::Message {
                 let undelivered = UndeliveredFrame {
-                    recipient: frame.recipient.as_str().to_owned(),
-                    manifest: frame.manifest.as_str().to_owned(),
+                    recipient: decoder.text(&frame.recipient).to_owned(),
+                    manifest: decoder.text(&frame.manifest).to_owned(),
                     payload: frame.payload,
                     error: error.to_owned(),
                 };

@@ -14,8 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{Codec, CodecError, Postcard};
-use crate::frame::Text;
-use crate::inbound::Inbound;
+use crate::inbound::{Inbound, Recipient};
 use crate::node::Shared;
 use crate::route::{RemoteReplyTo, Route};
 
@@ -176,7 +175,7 @@ impl Types {
 }
 
 /// Decodes a payload and tells it to the local actor at a recipient.
-pub(crate) type Deliver = fn(&mut Inbound, &Text, Option<&str>, &[u8]);
+pub(crate) type Deliver = fn(&mut Inbound, Recipient<'_>, Option<&str>, &[u8]);
 /// A type-erased value: the registered type, or a ref or reply handle of it.
 pub(crate) type AnyBox = Box<dyn Any + Send>;
 /// Builds a ref or reply handle of the registered type towards a path on another node.
@@ -240,7 +239,7 @@ fn encode<M: Serialize + 'static, C: Codec>(value: &dyn Any, out: &mut Vec<u8>) 
 
 fn deliver<M: DeserializeOwned + Send + 'static, C: Codec>(
     inbound: &mut Inbound,
-    recipient: &Text,
+    recipient: Recipient<'_>,
     sender: Option<&str>,
     payload: &[u8],
 ) {
@@ -248,7 +247,7 @@ fn deliver<M: DeserializeOwned + Send + 'static, C: Codec>(
         Ok(msg) => msg,
         Err(error) => {
             return inbound.undecodable(
-                recipient.as_str(),
+                recipient.path,
                 sender,
                 std::any::type_name::<M>(),
                 payload,
@@ -258,7 +257,7 @@ fn deliver<M: DeserializeOwned + Send + 'static, C: Codec>(
     };
     match inbound.local_ref::<M>(recipient) {
         Ok(target) => target.tell(msg),
-        Err(reason) => inbound.shared().dead_letter_to(recipient.as_str(), sender, msg, reason),
+        Err(reason) => inbound.shared().dead_letter_to(recipient.path, sender, msg, reason),
     }
 }
 
