@@ -82,7 +82,8 @@ impl Kind {
     }
 }
 
-/// One decoded frame. The fields share the frame's buffer.
+/// One decoded frame. The fields share the frame's buffer, or name a text
+/// the stream numbered before (see [`Text`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub(crate) kind: Kind,
