@@ -44,6 +44,16 @@ async fn subscribed_to_endless() -> (Arc<Probe>, Completion<()>) {
     (probe, done)
 }
 
+/// A probe subscribed to a source fed by the returned channel, which holds
+/// nothing yet, and the stream's completion.
+async fn subscribed_to_channel() -> (mpsc::Sender<u64>, Arc<Probe>, Completion<()>) {
+    let (tx, rx) = mpsc::channel::<u64>(1);
+    let probe = Probe::new();
+    let done = Source::from_receiver(rx).run_with(Sink::from_subscriber(probe.subscriber()));
+    until_subscribed(&probe).await;
+    (tx, probe, done)
+}
+
 #[tokio::test]
 async fn rule_3_5_and_3_7_cancel_is_idempotent() {
     let (probe, done) = subscribed_to_endless().await;
@@ -113,9 +123,7 @@ async fn rule_3_4_request_returns_at_once_while_nothing_can_be_produced() {
     // Over a channel nothing has been sent to, a request that waited for
     // elements would never return. It is made on a thread of its own, with
     // a deadline, and only then is an element sent.
-    let (tx, rx) = mpsc::channel::<u64>(1);
-    let probe = Probe::new();
-    let done = Source::from_receiver(rx).run_with(Sink::from_subscriber(probe.subscriber()));
+    let (tx, probe, done) = subscribed_to_channel().await;
     request_returns_before_any_element("Sink::from_subscriber", &probe, &tx).await;
     probe.cancel();
     timeout(WAIT, done)
@@ -144,10 +152,7 @@ async fn request_returns_before_any_element(what: &str, probe: &Probe, tx: &mpsc
 
 #[tokio::test]
 async fn rule_3_9_request_zero_signals_on_error() {
-    let (tx, rx) = mpsc::channel::<u64>(1);
-    let probe = Probe::new();
-    let done = Source::from_receiver(rx).run_with(Sink::from_subscriber(probe.subscriber()));
-    until_subscribed(&probe).await;
+    let (tx, probe, done) = subscribed_to_channel().await;
     probe.request(0);
     probe.wait_for_terminal().await;
     assert!(
@@ -224,6 +229,10 @@ struct DeepStats {
     completed: Flag,
 }
 
+/// Unbounded recursion would go one frame deeper per element; with
+/// 100,000 elements that is megabytes. Bounded recursion stays flat.
+const MAX_DEPTH_RANGE: usize = 64 * 1024;
+
 impl DeepStats {
     fn new() -> Arc<Self> {
         Arc::new(DeepStats {
@@ -237,6 +246,18 @@ impl DeepStats {
 
     fn depth_range(&self) -> usize {
         self.deepest.load(Ordering::SeqCst) - self.shallowest.load(Ordering::SeqCst)
+    }
+
+    /// Every one of `n` elements arrived, in order, each at about the same
+    /// stack depth (no recursion between request and on_next).
+    fn assert_all_in_order_at_one_depth(&self, n: u64) {
+        assert_eq!(self.delivered.load(Ordering::SeqCst), n);
+        assert!(!self.out_of_order.load(Ordering::SeqCst));
+        assert!(
+            self.depth_range() < MAX_DEPTH_RANGE,
+            "on_next ran at stack depths {} bytes apart",
+            self.depth_range()
+        );
     }
 }
 
@@ -271,9 +292,6 @@ impl Subscriber<u64> for Deep {
 #[tokio::test]
 async fn rule_3_2_and_3_3_request_from_on_subscribe_and_on_next_keeps_the_stack_flat() {
     const N: u64 = 100_000;
-    // Unbounded recursion would go one frame deeper per element; with
-    // 100,000 elements that is megabytes. Bounded recursion stays flat.
-    const MAX_DEPTH_RANGE: usize = 64 * 1024;
 
     let stats = DeepStats::new();
     let done = Source::from_iter(0..N).run_with(Sink::from_subscriber(Deep {
@@ -285,13 +303,7 @@ async fn rule_3_2_and_3_3_request_from_on_subscribe_and_on_next_keeps_the_stack_
         .expect("the driven subscriber to receive everything")
         .expect("completed");
     assert!(stats.completed.is_raised());
-    assert_eq!(stats.delivered.load(Ordering::SeqCst), N);
-    assert!(!stats.out_of_order.load(Ordering::SeqCst));
-    assert!(
-        stats.depth_range() < MAX_DEPTH_RANGE,
-        "on_next ran at stack depths {} bytes apart",
-        stats.depth_range()
-    );
+    stats.assert_all_in_order_at_one_depth(N);
 
     let stats = DeepStats::new();
     let publisher = publisher_of(N);
@@ -303,13 +315,7 @@ async fn rule_3_2_and_3_3_request_from_on_subscribe_and_on_next_keeps_the_stack_
         .completed
         .wait("the publisher's subscriber to receive everything")
         .await;
-    assert_eq!(stats.delivered.load(Ordering::SeqCst), N);
-    assert!(!stats.out_of_order.load(Ordering::SeqCst));
-    assert!(
-        stats.depth_range() < MAX_DEPTH_RANGE,
-        "on_next ran at stack depths {} bytes apart",
-        stats.depth_range()
-    );
+    stats.assert_all_in_order_at_one_depth(N);
 }
 
 #[tokio::test]
@@ -440,10 +446,7 @@ async fn returns_normally(
 #[tokio::test]
 async fn rule_3_15_and_3_16_cancel_and_request_return_normally() {
     // The subscription Sink::from_subscriber hands out, in every state.
-    let (tx, rx) = mpsc::channel::<u64>(1);
-    let probe = Probe::new();
-    let done = Source::from_receiver(rx).run_with(Sink::from_subscriber(probe.subscriber()));
-    until_subscribed(&probe).await;
+    let (tx, probe, done) = subscribed_to_channel().await;
     let subscription = probe.subscription.lock().unwrap().take().expect("subscribed");
     let subscription = returns_normally(
         "while running",
