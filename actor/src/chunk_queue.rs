@@ -3,7 +3,8 @@
 //! Growing never moves queued elements (a `VecDeque` doubling a large
 //! buffer would copy it while senders wait on the mailbox lock), memory is
 //! taken in small pieces the allocator can reuse, and emptied chunks are
-//! recycled through a spare list.
+//! recycled through a spare list. Only a lone chunk is ever left empty,
+//! by [`ChunkQueue::pop_only`].
 
 use std::collections::VecDeque;
 
@@ -40,7 +41,13 @@ impl<T> ChunkQueue<T> {
         match self.chunks.back_mut() {
             Some(chunk) if chunk.len() < CHUNK => chunk.push_back(value),
             _ => {
-                let mut chunk = spare.pop().unwrap_or_default();
+                // A first chunk grows as needed: most mailboxes hold a
+                // message or two. A further one is for a backlog: whole at
+                // once, not grown by four reallocations under the lock.
+                let mut chunk = spare.pop().unwrap_or_else(|| match self.chunks.is_empty() {
+                    true => VecDeque::new(),
+                    false => VecDeque::with_capacity(CHUNK),
+                });
                 chunk.push_back(value);
                 self.chunks.push_back(chunk);
             }
@@ -60,6 +67,18 @@ impl<T> ChunkQueue<T> {
         }
         self.len -= 1;
         value
+    }
+
+    /// Takes the only element, leaving its emptied chunk in place for the
+    /// next push: request–reply traffic, one message at a time, then
+    /// allocates nothing per message. (`pop_front` frees a chunk too small
+    /// to recycle, so each lone message used to cost a malloc and a free.)
+    #[inline]
+    pub(crate) fn pop_only(&mut self) -> Option<T> {
+        debug_assert!(self.len <= 1 && self.chunks.len() <= 1);
+        let value = self.chunks.front_mut()?.pop_front()?;
+        self.len = 0;
+        Some(value)
     }
 
     /// Removes every element, front to back.
@@ -99,6 +118,25 @@ mod tests {
             assert_eq!(queue.pop_front(&mut spare), None);
             assert!(spare.len() <= MAX_SPARE);
         }
+    }
+
+    #[test]
+    fn one_at_a_time_reuses_the_lone_chunk() {
+        let mut queue = ChunkQueue::new();
+        let mut spare = Vec::new();
+        for i in 0..3 * CHUNK {
+            queue.push_back(i, &mut spare);
+            assert_eq!(queue.pop_only(), Some(i));
+            assert_eq!(queue.pop_only(), None);
+            assert!(queue.is_empty());
+        }
+        assert_eq!(queue.chunks.len(), 1, "the emptied chunk stays for the next push");
+        queue.push_back(1, &mut spare);
+        queue.push_back(2, &mut spare);
+        assert_eq!(queue.chunks.len(), 1, "pushes fill the kept chunk");
+        assert_eq!(queue.pop_front(&mut spare), Some(1));
+        assert_eq!(queue.pop_front(&mut spare), Some(2));
+        assert_eq!(queue.pop_front(&mut spare), None);
     }
 
     #[test]

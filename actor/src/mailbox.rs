@@ -200,6 +200,7 @@ impl<M> Mailbox<M> {
         self.bound.as_ref().map(|b| b.policy)
     }
 
+    #[inline]
     pub(crate) fn push(&self, env: Envelope<M>) -> Result<(), Rejected<M>> {
         if let Some(bound) = &self.bound {
             match bound.permits.try_acquire() {
@@ -221,6 +222,7 @@ impl<M> Mailbox<M> {
         self.enqueue(env)
     }
 
+    #[inline]
     pub(crate) fn enqueue(&self, env: Envelope<M>) -> Result<(), Rejected<M>> {
         let mut inner = self.inner.lock();
         if inner.closed {
@@ -292,9 +294,8 @@ impl<M> Mailbox<M> {
         }
         if batch.queue.is_empty() && inner.user.len() == 1 {
             // A lone message (request–reply): take it without swapping
-            // queues or moving spare chunks.
-            let Inner { user, spare, .. } = &mut *inner;
-            let env = user.pop_front(spare).expect("one message queued");
+            // queues, and keep its chunk for the next one.
+            let env = inner.user.pop_only().expect("one message queued");
             drop(inner);
             self.taken(hot, &env, 0);
             coop.made_progress();
