@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::actor::Actor;
-use crate::children::Children;
+use crate::children::{self, Children};
 use crate::dead_letter::DeadLetterReason;
 use crate::error::SpawnError;
 use crate::mailbox::{lock, ConsumerSide, Envelope, Mailbox, Rejected};
@@ -196,7 +196,7 @@ pub(crate) fn spawn<A: Actor>(
             public,
         },
         mailbox,
-        hot: ConsumerSide::default(),
+        hot: ConsumerSide::new(children::name_hash(name)),
     });
     if let Some(parent) = parent {
         lock(&parent.core().children).insert(parent.consumer(), cell.clone())?;

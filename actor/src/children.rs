@@ -2,7 +2,8 @@
 //!
 //! Most actors never have a child, and a parent of a million actors pays
 //! for every entry, so the table is allocated on the first child and each
-//! entry is just the child's cell: the name is read from the child's path.
+//! entry is just the child's cell: the name is read from the child's path,
+//! its hash from the child's cell.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,14 +21,27 @@ fn name_of(child: &Arc<dyn ErasedCell>) -> &str {
     child.core().path.name()
 }
 
-/// Names are short and chosen by our own code or our users, so a fast
-/// unkeyed hash serves better here than SipHash.
-fn hash(name: &str) -> u64 {
-    stable_hash(name)
+/// The hash each cell keeps of its own name. Names are short and chosen by
+/// our own code or our users, so a fast unkeyed hash serves better here
+/// than SipHash; 32 bits fit in the cell's padding.
+pub(crate) fn name_hash(name: &str) -> u32 {
+    stable_hash(name) as u32
 }
 
+/// Widens a kept hash for hashbrown, which reads its top seven bits: an
+/// odd multiplier spreads every bit upwards and keeps the low ones distinct.
+fn widen(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn hash(name: &str) -> u64 {
+    widen(name_hash(name))
+}
+
+/// A child's hash without reading its path: growing a table of a million
+/// children would otherwise miss the cache twice per child.
 fn rehash(child: &Arc<dyn ErasedCell>) -> u64 {
-    hash(name_of(child))
+    widen(child.consumer().name_hash)
 }
 
 /// The table itself; the flag that closes it to new children lives in the

@@ -155,7 +155,23 @@ pub(crate) struct ConsumerSide {
     /// Set once the actor is entirely gone: counted out, leftovers
     /// dead-lettered, watchers told. Also kept in padding.
     pub(crate) finished: AtomicBool,
+    /// The hash of the actor's name, for its parent's children table,
+    /// which rehashes every child as it grows: read here, it costs no
+    /// trip to the path. Also kept in padding.
+    pub(crate) name_hash: u32,
 }
+
+impl ConsumerSide {
+    pub(crate) fn new(name_hash: u32) -> Self {
+        ConsumerSide {
+            name_hash,
+            ..ConsumerSide::default()
+        }
+    }
+}
+
+// The three fields kept in padding must stay there.
+const _: () = assert!(std::mem::size_of::<ConsumerSide>() <= 24);
 
 struct Inner<M> {
     user: ChunkQueue<Envelope<M>>,

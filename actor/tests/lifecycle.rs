@@ -388,6 +388,45 @@ async fn duplicate_and_invalid_names_are_rejected() {
     shutdown(&system).await;
 }
 
+#[tokio::test]
+async fn names_stay_found_and_taken_as_the_children_table_grows_and_shrinks() {
+    let system = system("lc-many-names");
+    let log = log();
+    let refs: Vec<_> = (0..2_000)
+        .map(|i| system.spawn(&format!("n{i}"), props(Vec::new(), &log)).unwrap())
+        .collect();
+    for (i, r) in refs.iter().enumerate() {
+        assert_eq!(
+            system.lookup::<Msg>(&format!("/user/n{i}")).as_ref(),
+            Ok(r),
+            "n{i} after growth"
+        );
+    }
+    assert_eq!(
+        system.spawn("n1999", props(Vec::new(), &log)).unwrap_err(),
+        SpawnError::NameTaken("n1999".into())
+    );
+    // Stopping most of them shrinks the table; the rest must still be found.
+    for r in &refs[100..] {
+        r.stop();
+    }
+    for (i, r) in refs[100..].iter().enumerate() {
+        wait(&format!("n{} to terminate", i + 100), r.terminated()).await;
+    }
+    for (i, r) in refs[..100].iter().enumerate() {
+        assert_eq!(
+            system.lookup::<Msg>(&format!("/user/n{i}")).as_ref(),
+            Ok(r),
+            "n{i} after shrinking"
+        );
+    }
+    assert!(matches!(
+        system.lookup::<Msg>("/user/n100"),
+        Err(LookupError::NotFound(_))
+    ));
+    shutdown(&system).await;
+}
+
 /// `SpawnError::NameTaken` documents: "Names are freed when the previous
 /// holder has terminated (await its `terminated()`)".
 async fn name_reuse_after_terminated() {
