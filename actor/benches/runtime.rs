@@ -25,7 +25,7 @@ const FAN_IN_EACH: u64 = 1_000_000;
 const ASKS: usize = 200_000;
 const SPAWNS: usize = 100_000;
 const IDLE_ACTORS: usize = 1_000_000;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
