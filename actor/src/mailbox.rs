@@ -11,8 +11,10 @@
 //!   signals sit in their own queue and are taken before the next user
 //!   message, even with a deep backlog.
 //! - **Bounds.** Unbounded by default; a bounded mailbox applies its
-//!   [`OverflowPolicy`] when full. Allocation is lazy: an idle actor's
-//!   mailbox owns no buffer.
+//!   [`OverflowPolicy`] when full. Allocation is lazy: the mailbox of an
+//!   actor that was never sent anything owns no buffer; one that takes
+//!   messages one at a time keeps a small chunk (four slots at most) for
+//!   the next.
 //!
 //! Senders append under a short spin lock; the actor takes everything
 //! queued in one go and works through that batch without locking, so a
