@@ -4,12 +4,13 @@
 //! ```text
 //! cargo bench -p compaktor-actor --bench runtime            # everything
 //! cargo bench -p compaktor-actor --bench runtime -- tell ask  # a selection
+//! COMPAKTOR_BENCH_WORKERS=1 cargo bench -p compaktor-actor --bench runtime  # workers (2)
 //! ```
 //!
 //! Floors: tell and fan-in against a tokio unbounded mpsc channel between
 //! tasks; ask against mpsc + oneshot request–reply; spawn against a tokio
 //! task plus its channel; memory against one idle tokio task plus its
-//! channel. Throughputs are the median of 3 runs.
+//! channel. Each figure is the median of `RUNS` runs.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +28,23 @@ const SPAWNS: usize = 100_000;
 const IDLE_ACTORS: usize = 1_000_000;
 const RUNS: usize = 5;
 
+/// Tokio workers: `COMPAKTOR_BENCH_WORKERS`, default 2. With one there is
+/// no other worker to wake, which shows the user-space cost alone.
+fn workers() -> usize {
+    std::env::var("COMPAKTOR_BENCH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers())
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     if let Some(pos) = std::env::args().position(|a| a == "--memory-child") {
@@ -34,12 +52,11 @@ fn main() {
         return memory_child(&which);
     }
     let wanted = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    println!("compaktor-actor benchmark (release, tokio multi-thread, 2 workers)\n");
+    let rt = runtime();
+    println!(
+        "compaktor-actor benchmark (release, tokio multi-thread, {} workers)\n",
+        workers()
+    );
     if wanted("tell") {
         let (floor, ours) = paired(|| rt.block_on(floor_tell()), || rt.block_on(actor_tell()));
         row("tell 1→1 (msg/s)", ours, floor, "tokio unbounded mpsc");
@@ -438,11 +455,7 @@ fn rss_bytes() -> f64 {
 }
 
 fn memory_child(which: &str) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let per = rt.block_on(async {
         let system = ActorSystem::new(SystemConfig::new("bench")).unwrap();
         let alive = Arc::new(AtomicUsize::new(0));
