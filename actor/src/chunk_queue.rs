@@ -44,9 +44,12 @@ impl<T> ChunkQueue<T> {
                 // A first chunk grows as needed: most mailboxes hold a
                 // message or two. A further one is for a backlog: whole at
                 // once, not grown by four reallocations under the lock.
-                let mut chunk = spare.pop().unwrap_or_else(|| match self.chunks.is_empty() {
-                    true => VecDeque::new(),
-                    false => VecDeque::with_capacity(CHUNK),
+                let mut chunk = spare.pop().unwrap_or_else(|| {
+                    if self.chunks.is_empty() {
+                        VecDeque::new()
+                    } else {
+                        VecDeque::with_capacity(CHUNK)
+                    }
                 });
                 chunk.push_back(value);
                 self.chunks.push_back(chunk);
