@@ -68,11 +68,18 @@ impl Children {
         }
     }
 
-    pub(crate) fn remove(&mut self, cell: &Arc<dyn ErasedCell>) {
-        let Some(table) = self.table.as_mut() else { return };
+    /// Takes a child out of the table and says whether its parent wants a
+    /// `ChildTerminated` for it: read under the same lock that sets the
+    /// flags, so a parent that begins to wait for its children cannot miss
+    /// one that leaves at the same moment.
+    pub(crate) fn remove(&mut self, parent: &ConsumerSide, cell: &Arc<dyn ErasedCell>) -> bool {
+        let listening = parent.children_closed.load(Ordering::Relaxed) || parent.hears_children.load(Ordering::Relaxed);
+        let Some(table) = self.table.as_mut() else {
+            return listening;
+        };
         // Found by identity: no other child's cell is read on the way.
         let Ok(found) = table.find_entry(rehash(cell), |c| same_cell(c, cell)) else {
-            return;
+            return listening;
         };
         found.remove();
         if table.is_empty() {
@@ -80,6 +87,12 @@ impl Children {
         } else if table.capacity() > 64 && table.len() < table.capacity() / 8 {
             table.shrink_to_fit(rehash);
         }
+        listening
+    }
+
+    /// From now on every child that ends tells its parent.
+    pub(crate) fn listen(&self, parent: &ConsumerSide) {
+        parent.hears_children.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn ErasedCell>> {

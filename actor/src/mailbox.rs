@@ -157,6 +157,11 @@ pub(crate) struct ConsumerSide {
     /// Set once the actor is entirely gone: counted out, leftovers
     /// dead-lettered, watchers told. Also kept in padding.
     pub(crate) finished: AtomicBool,
+    /// Set, under the children lock, once the actor needs to hear of every
+    /// child's end (it restarts, or keeps restart counts per child); until
+    /// then a child that stops spares it the `ChildTerminated`. Also kept
+    /// in padding.
+    pub(crate) hears_children: AtomicBool,
     /// The hash of the actor's name, for its parent's children table,
     /// which rehashes every child as it grows: read here, it costs no
     /// trip to the path. Also kept in padding.
@@ -172,7 +177,7 @@ impl ConsumerSide {
     }
 }
 
-// The three fields kept in padding must stay there.
+// The four fields kept in padding must stay there.
 const _: () = assert!(std::mem::size_of::<ConsumerSide>() <= 24);
 
 struct Inner<M> {

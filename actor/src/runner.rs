@@ -12,7 +12,8 @@
 //!                              │ children gone
 //!                              v
 //!                            Done ─> post_stop, close mailbox, dead letters,
-//!                                    notify watchers and parent
+//!                                    notify watchers (and the parent,
+//!                                    if it waits for its children)
 //! ```
 //!
 //! Only `Running` takes user messages. System messages are taken in every
@@ -344,10 +345,17 @@ impl<A: Actor> Runner<A> {
 
     fn supervise(&mut self, child: Arc<dyn ErasedCell>, failure: Failure) {
         let Some(actor) = self.actor.as_ref() else { return };
-        if !matches!(self.phase, Phase::Running | Phase::Suspended) || !lock(&self.cell.core.children).contains(&child)
-        {
+        if !matches!(self.phase, Phase::Running | Phase::Suspended) {
             // Stopping or restarting: the child is being stopped anyway.
             return;
+        }
+        {
+            let children = lock(&self.cell.core.children);
+            if !children.contains(&child) {
+                return;
+            }
+            // Restart counts kept for a child are dropped when it ends.
+            children.listen(&self.cell.hot);
         }
         let strategy = actor.supervisor_strategy();
         let directive = strategy.decide(&failure);
@@ -431,7 +439,11 @@ impl<A: Actor> Runner<A> {
         if let Some(s) = self.supervision.as_mut() {
             s.escalated = None;
         }
-        let children = lock(&self.cell.core.children).snapshot();
+        let children = {
+            let children = lock(&self.cell.core.children);
+            children.listen(&self.cell.hot);
+            children.snapshot()
+        };
         for child in &children {
             let _ = child.send_system(SystemMsg::Stop { failure: None });
         }
@@ -523,10 +535,16 @@ impl<A: Actor> Runner<A> {
         system.actor_stopped();
         self.publish(|_| LifecycleEvent::Stopped(terminated.clone()));
         // Free the name before anyone hears of the termination: a watcher may
-        // spawn a successor at once. The parent still gets `ChildTerminated`.
-        if let Some(parent) = &self.cell.core.parent {
-            lock(&parent.core().children).remove(&self.erased());
-        }
+        // spawn a successor at once. The parent still gets `ChildTerminated`
+        // if it is waiting for its children or counts their restarts; a
+        // running parent of many short-lived children is spared the rest.
+        let erased = self.erased();
+        let parent_listens = self
+            .cell
+            .core
+            .parent
+            .as_ref()
+            .map(|parent| lock(&parent.core().children).remove(parent.consumer(), &erased));
         system.actor_finished(&*self.cell);
         if let Some(supervision) = self.supervision.take() {
             for watcher in supervision.watchers {
@@ -534,9 +552,10 @@ impl<A: Actor> Runner<A> {
             }
         }
         match &self.cell.core.parent {
-            Some(parent) => {
-                let _ = parent.send_system(SystemMsg::ChildTerminated { child: self.erased() });
+            Some(parent) if parent_listens == Some(true) => {
+                let _ = parent.send_system(SystemMsg::ChildTerminated { child: erased });
             }
+            Some(_) => {}
             None => system.guardian_terminated(),
         }
     }

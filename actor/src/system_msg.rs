@@ -23,7 +23,8 @@ pub(crate) enum SystemMsg {
         child: Arc<dyn ErasedCell>,
         failure: Failure,
     },
-    /// A child has terminated and left the children table.
+    /// A child has terminated and left the children table. Sent only to a
+    /// parent that waits for its children or counts their restarts.
     ChildTerminated { child: Arc<dyn ErasedCell> },
     /// Directive: continue with the same instance.
     Resume,
