@@ -296,6 +296,55 @@ async fn shutdown_stops_children_before_parents_and_runs_every_post_stop() {
     }
 }
 
+/// Children that stop on their own while their parent begins to stop:
+/// each one that leaves as the parent closes its table must still be heard
+/// of, or the parent would wait for it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_stopping_while_its_children_stop_hears_of_every_one() {
+    let system = system("lc-race");
+    for round in 0..20 {
+        let log = log();
+        let names: Vec<&'static str> = (0..200)
+            .map(|i| &*Box::leak(format!("c{i}").into_boxed_str()))
+            .collect();
+        let parent = system
+            .spawn(
+                &format!("p{round}"),
+                props(names.iter().map(|n| leaf(n)).collect(), &log),
+            )
+            .unwrap();
+        ping(&parent).await; // pre_start (which spawns the children) has run
+        let children: Vec<ActorRef<Msg>> = names
+            .iter()
+            .map(|n| system.lookup::<Msg>(&format!("/user/p{round}/{n}")).unwrap())
+            .collect();
+        let half = children.len() / 2;
+        for child in &children[..half] {
+            child.stop();
+        }
+        parent.stop();
+        for child in &children[half..] {
+            child.stop();
+        }
+        let terminated = wait(&format!("round {round}: the parent to terminate"), parent.terminated()).await;
+        assert!(
+            matches!(terminated.reason(), StopReason::Stopped),
+            "a plain stop: {terminated:?}"
+        );
+        let stops: Vec<String> = entries(&log)
+            .into_iter()
+            .filter_map(|e| e.strip_prefix("stop ").map(str::to_owned))
+            .collect();
+        assert_eq!(stops.len(), names.len() + 1, "round {round}: every post_stop ran once");
+        assert_eq!(
+            stops.last().map(String::as_str),
+            Some(&*format!("p{round}")),
+            "round {round}: the parent last"
+        );
+    }
+    shutdown(&system).await;
+}
+
 #[tokio::test]
 async fn spawning_after_shutdown_is_refused() {
     let system = system("lc-after-shutdown");

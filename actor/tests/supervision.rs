@@ -316,6 +316,61 @@ async fn escalate_lets_the_grandparent_restart_the_parent_and_its_children() {
     shutdown(&system).await;
 }
 
+/// A worker with a worker of its own, spawned in `pre_start`.
+struct Parent {
+    kid: Props<Worker>,
+}
+
+impl Actor for Parent {
+    type Msg = Work;
+
+    async fn pre_start(&mut self, ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        ctx.spawn("kid", self.kid.clone())?;
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: Work, _ctx: &mut Context<Self>) -> Result<(), ActorError> {
+        match msg {
+            Work::Fail => return Err("refused".into()),
+            Work::Get(reply) => {
+                let _ = reply.send((0, 0));
+            }
+            Work::Add(_) | Work::Panic => {}
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_that_fails_itself_restarts_once_its_children_have_stopped() {
+    let system = system("sv-parent-fails");
+    let (tx, _events) = probe();
+    let (kid, built) = worker(&tx);
+    let (term_tx, _term_rx) = probe();
+    let parent = Props::new(move || Parent { kid: kid.clone() });
+    let sup = system
+        .spawn(
+            "sup",
+            supervisor(SupervisorStrategy::one_for_one(), vec![("p", parent)], &term_tx),
+        )
+        .unwrap();
+    sup.ask(Ping, common::WAIT).await.expect("supervisor started");
+    let p = system.lookup::<Work>("/user/sup/p").unwrap();
+    get(&p).await; // pre_start (which spawns the kid) has run
+    let old_kid = system.lookup::<Work>("/user/sup/p/kid").unwrap();
+
+    // The parent never supervised anything: it fails on its own.
+    p.tell(Work::Fail);
+    let t = wait("the old kid to stop", old_kid.terminated()).await;
+    assert!(matches!(t.reason(), StopReason::Stopped), "{t}");
+    get(&p).await; // answered by the fresh instance
+    let new_kid = system.lookup::<Work>("/user/sup/p/kid").unwrap();
+    assert_ne!(new_kid, old_kid, "the fresh parent spawned a new kid");
+    assert_eq!(get(&new_kid).await, (0, 1));
+    assert_eq!(built.load(Ordering::SeqCst), 2);
+    shutdown(&system).await;
+}
+
 #[tokio::test]
 async fn escalate_then_resume_resumes_the_failed_child_too() {
     let (system, mut seen, _term, _events, w, built) = escalation("sv-escalate-resume", Directive::Resume).await;
