@@ -22,8 +22,29 @@ type Wire = UnboundedSender<Vec<u8>>;
 /// what it receives down the wire, and applies demand that comes up it.
 struct WireOut {
     state: Arc<Mutex<WirePublisher>>,
-    subscription: Arc<Mutex<Option<Box<dyn Subscription>>>>,
+    upstream: Arc<Mutex<UpstreamSlot>>,
     down: Wire,
+}
+
+/// The upstream half's subscription. A stream publisher hands it over
+/// from its own task, so demand may come up the wire before it exists:
+/// that demand waits here and is made when the subscription arrives.
+#[derive(Default)]
+struct UpstreamSlot {
+    subscription: Option<Box<dyn Subscription>>,
+    early: u64,
+    cancelled: bool,
+}
+
+impl UpstreamSlot {
+    fn apply(&mut self, signal: UpstreamSignal) {
+        match (self.subscription.as_mut(), signal) {
+            (Some(s), UpstreamSignal::Request(n)) if n > 0 => s.request(n),
+            (Some(s), _) => s.cancel(),
+            (None, UpstreamSignal::Request(n)) if n > 0 => self.early += n,
+            (None, _) => self.cancelled = true,
+        }
+    }
 }
 
 impl WireOut {
@@ -35,8 +56,14 @@ impl WireOut {
 }
 
 impl Subscriber<u64> for WireOut {
-    fn on_subscribe(&mut self, subscription: Box<dyn Subscription>) {
-        *self.subscription.lock().unwrap() = Some(subscription);
+    fn on_subscribe(&mut self, mut subscription: Box<dyn Subscription>) {
+        let mut upstream = self.upstream.lock().unwrap();
+        if upstream.cancelled {
+            subscription.cancel();
+        } else if upstream.early > 0 {
+            subscription.request(std::mem::take(&mut upstream.early));
+        }
+        upstream.subscription = Some(subscription);
     }
     fn on_next(&mut self, element: u64) {
         let signal = self.state.lock().unwrap().next(element);
@@ -57,10 +84,10 @@ impl Subscriber<u64> for WireOut {
 /// Runs the upstream node's end: `publisher` is the upstream half.
 fn serve(publisher: impl Publisher<u64>, down: Wire, mut up: UnboundedReceiver<Vec<u8>>) {
     let state = Arc::new(Mutex::new(WirePublisher::new()));
-    let subscription = Arc::new(Mutex::new(None::<Box<dyn Subscription>>));
+    let upstream = Arc::new(Mutex::new(UpstreamSlot::default()));
     publisher.subscribe(Box::new(WireOut {
         state: state.clone(),
-        subscription: subscription.clone(),
+        upstream: upstream.clone(),
         down: down.clone(),
     }));
     tokio::spawn(async move {
@@ -71,12 +98,7 @@ fn serve(publisher: impl Publisher<u64>, down: Wire, mut up: UnboundedReceiver<V
                 let _ = down.send(postcard::to_stdvec(&answer).unwrap());
             }
             // Outside the state's lock: a request may deliver at once.
-            if let Some(s) = subscription.lock().unwrap().as_mut() {
-                match signal {
-                    UpstreamSignal::Request(n) if n > 0 => s.request(n),
-                    UpstreamSignal::Request(_) | UpstreamSignal::Cancel => s.cancel(),
-                }
-            }
+            upstream.lock().unwrap().apply(signal);
         }
     });
 }
